@@ -1,0 +1,37 @@
+"""Ways to walk a VirtualService shared by several checks, each item with its field path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from reconciler.model.resources import Resource
+from reconciler.model.virtualservice import Destination, VirtualServiceSpec
+
+VirtualService = Resource[VirtualServiceSpec]
+
+
+def route_lists(vs: VirtualService) -> Iterator[tuple[str, Sequence[Any]]]:
+    """Every ``route`` list of the http, tls and tcp rules, with its path."""
+    spec = vs.spec
+    for protocol, rules in (("http", spec.http), ("tls", spec.tls), ("tcp", spec.tcp)):
+        for index, rule in enumerate(rules or ()):
+            if rule.route:
+                yield f"spec.{protocol}[{index}].route", rule.route
+
+
+def destinations(vs: VirtualService) -> Iterator[tuple[str, Destination]]:
+    """Every destination traffic may go to: route destinations, then mirrors."""
+    for path, route in route_lists(vs):
+        for index, entry in enumerate(route):
+            yield f"{path}[{index}].destination", entry.destination
+    for index, rule in enumerate(vs.spec.http or ()):
+        if rule.mirror is not None:
+            yield f"spec.http[{index}].mirror", rule.mirror
+        for m_index, mirror in enumerate(rule.mirrors or ()):
+            yield f"spec.http[{index}].mirrors[{m_index}].destination", mirror.destination
+
+
+def bound_gateways(vs: VirtualService) -> list[str]:
+    """The VirtualService's gateway bindings; none listed means the mesh (sidecars)."""
+    return list(vs.spec.gateways or ["mesh"])

@@ -1,0 +1,39 @@
+"""The exception tree: every failure meshrc reports as "could not check" (exit code 2).
+
+    MeshrcError                   base; its message is safe to print (no secrets)
+    ├── UsageError                bad arguments or options
+    ├── SourceError               the desired state could not be read
+    │   ├── RepositoryError       a repository could not be opened, cloned or fetched
+    │   └── RefNotFoundError      a branch, tag or commit does not exist
+    └── ConfigError               meshrc's own configuration is invalid
+
+Findings about the manifests themselves are never exceptions: they are data
+(:mod:`reconciler.findings`). Exceptions of the libraries underneath (pygit2, OS errors) are
+translated into these at the I/O edges, with credentials removed from the message.
+"""
+
+from __future__ import annotations
+
+
+class MeshrcError(Exception):
+    """Base of all errors meshrc reports to the user; the message is safe to print."""
+
+
+class UsageError(MeshrcError):
+    """The command line asks for something that cannot be done."""
+
+
+class SourceError(MeshrcError):
+    """The desired state could not be read."""
+
+
+class RepositoryError(SourceError):
+    """A repository could not be opened, cloned or fetched."""
+
+
+class RefNotFoundError(SourceError):
+    """A branch, tag or commit named by the user does not exist in the repository."""
+
+
+class ConfigError(MeshrcError):
+    """meshrc's own configuration (meshrc.yaml, options) is invalid."""

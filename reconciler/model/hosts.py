@@ -1,0 +1,89 @@
+"""Istio's host-name rules: short names, wildcards, exportTo and gateway server hosts.
+
+Pure functions, shared by the snapshot indexes and the checks so that every check resolves a
+name exactly as istiod does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """Expand a short name in ``namespace``: ``reviews`` -> ``reviews.<ns>.svc.cluster.local``.
+
+    Names with a dot, wildcards and IP addresses are taken as written, as istiod does.
+    """
+    if "." in host or host == "*" or ":" in host:
+        return host
+    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+def service_fqdn(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+def covers(pattern: str, host: str) -> bool:
+    """Whether the name ``pattern`` (maybe a ``*.`` wildcard) includes ``host``.
+
+    ``*.example.com`` covers ``a.example.com`` and ``*.a.example.com`` but not ``example.com``.
+    """
+    if pattern == host or pattern == "*":
+        return True
+    if pattern.startswith("*"):
+        suffix = pattern[1:]
+        return host.endswith(suffix) and len(host) > len(suffix)
+    return False
+
+
+def intersects(a: str, b: str) -> bool:
+    """Whether two host names, either maybe a wildcard, name at least one host in common."""
+    return covers(a, b) or covers(b, a)
+
+
+def visible(export_to: Iterable[str] | None, owner_namespace: str, client_namespace: str) -> bool:
+    """Whether a resource of ``owner_namespace`` with ``exportTo`` is seen from another namespace.
+
+    Empty means everywhere (mesh default); ``.`` the owner's namespace; ``~`` nowhere.
+    """
+    targets = list(export_to or ())
+    if not targets:
+        return True
+    for target in targets:
+        if target == "*":
+            return True
+        if target == "." and client_namespace == owner_namespace:
+            return True
+        if target == client_namespace:
+            return True
+    return False
+
+
+def split_gateway_host(server_host: str, gateway_namespace: str) -> tuple[str, str]:
+    """A Gateway server host ``[ns/]host`` as (namespace pattern, host); ``.`` is the gateway's."""
+    namespace, sep, host = server_host.partition("/")
+    if not sep:
+        return "*", server_host
+    return (gateway_namespace if namespace == "." else namespace), host
+
+
+def gateway_reference(reference: str, namespace: str) -> tuple[str, str, bool]:
+    """Resolve a VirtualService ``gateways`` entry to (namespace, name, legacy_form).
+
+    ``ns/name`` and ``name`` (the VirtualService's namespace) are current; ``name.ns[.svc...]``
+    is the deprecated form, still honoured by istiod.
+    """
+    if "/" in reference:
+        gw_namespace, _, name = reference.partition("/")
+        return gw_namespace, name, False
+    if "." in reference:
+        name, _, rest = reference.partition(".")
+        return rest.split(".")[0], name, True
+    return namespace, reference, False
+
+
+def labels_match(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    """Whether every key/value of ``selector`` is in ``labels`` (an empty selector matches)."""
+    return all(labels.get(key) == value for key, value in (selector or {}).items())

@@ -1,0 +1,267 @@
+"""The desired state at one commit: typed resources plus the indexes cross-resource checks use.
+
+Every lookup a check makes (a host, a gateway, the workloads of a namespace) goes through an
+index built once here, so checks stay linear in the size of the mesh.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.findings import Finding
+from reconciler.model.destinationrule import DestinationRuleSpec
+from reconciler.model.gateway import GatewaySpec
+from reconciler.model.hosts import covers, fqdn, labels_match, service_fqdn, visible
+from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
+from reconciler.model.resources import (
+    WORKLOAD_KINDS,
+    Broken,
+    Resource,
+    parse_resource,
+)
+from reconciler.model.serviceentry import ServiceEntrySpec
+from reconciler.model.virtualservice import VirtualServiceSpec
+from reconciler.model.workloadentry import WorkloadEntrySpec
+from reconciler.source.loading import Document
+
+EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A host traffic can be sent to: a Kubernetes Service or one host of a ServiceEntry.
+
+    ``endpoint_labels`` is None when the endpoints cannot be known from the files (a Service
+    without selector, a ServiceEntry resolved by DNS without endpoints).
+    """
+
+    host: str
+    namespace: str
+    ports: frozenset[int]
+    export_to: tuple[str, ...]
+    resource: Resource[Any]
+    endpoint_labels: tuple[dict[str, str], ...] | None
+
+
+class WorkloadIndex:
+    """Pod labels per namespace, with an inverted index so a selector costs its matches only."""
+
+    def __init__(self) -> None:
+        self._by_namespace: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self._by_label: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+
+    def add(self, namespace: str, labels: dict[str, str]) -> None:
+        self._by_namespace[namespace].append(labels)
+        for key, value in labels.items():
+            self._by_label[(namespace, key, value)].append(labels)
+
+    def select(self, namespace: str | None, selector: dict[str, str]) -> list[dict[str, str]]:
+        """Labels of the workloads ``selector`` matches (every namespace when None)."""
+        if namespace is None:
+            return [found for ns in self._by_namespace for found in self.select(ns, selector)]
+        if not selector:
+            return list(self._by_namespace.get(namespace, ()))
+        key, value = next(iter(selector.items()))
+        candidates = self._by_label.get((namespace, key, value), ())
+        return [labels for labels in candidates if labels_match(selector, labels)]
+
+
+@dataclass
+class Snapshot:
+    """Resources of one commit, by kind, with indexes; built by :func:`build_snapshot`."""
+
+    virtual_services: list[Resource[VirtualServiceSpec]] = field(default_factory=list)
+    destination_rules: list[Resource[DestinationRuleSpec]] = field(default_factory=list)
+    gateways: dict[tuple[str, str], Resource[GatewaySpec]] = field(default_factory=dict)
+    service_entries: list[Resource[ServiceEntrySpec]] = field(default_factory=list)
+    workload_entries: list[Resource[WorkloadEntrySpec]] = field(default_factory=list)
+    services: list[Resource[ServiceSpec]] = field(default_factory=list)
+    namespaces: set[str] = field(default_factory=set)
+    broken: list[Broken] = field(default_factory=list)
+    # indexes
+    backends: dict[str, list[Backend]] = field(default_factory=lambda: defaultdict(list))
+    wildcard_backends: list[Backend] = field(default_factory=list)
+    rules_by_host: dict[str, list[Resource[DestinationRuleSpec]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    wildcard_rules: list[Resource[DestinationRuleSpec]] = field(default_factory=list)
+    workloads: WorkloadIndex = field(default_factory=WorkloadIndex)
+    broken_hosts: set[str] = field(default_factory=set)
+    broken_gateways: set[tuple[str, str]] = field(default_factory=set)
+
+    def resources(self) -> Iterator[Resource[Any]]:
+        yield from self.virtual_services
+        yield from self.destination_rules
+        yield from self.gateways.values()
+        yield from self.service_entries
+        yield from self.workload_entries
+        yield from self.services
+
+    def find_backends(self, host: str, client_namespace: str) -> list[Backend]:
+        """Backends for ``host`` visible from ``client_namespace``: exact names, then wildcards."""
+        found = [
+            b
+            for b in self.backends.get(host, ())
+            if visible(b.export_to, b.namespace, client_namespace)
+        ]
+        if found:
+            return found
+        return [
+            b
+            for b in self.wildcard_backends
+            if covers(b.host, host) and visible(b.export_to, b.namespace, client_namespace)
+        ]
+
+    def rules_for(self, host: str, client_namespace: str) -> list[Resource[DestinationRuleSpec]]:
+        """DestinationRules that apply to ``host`` for a client in ``client_namespace``.
+
+        Like istiod: the most specific host wins (an exact host over any wildcard, a longer
+        wildcard over a shorter one); rules with that host are merged.
+        """
+        exact = [
+            r
+            for r in self.rules_by_host.get(host, ())
+            if visible(r.spec.export_to, r.namespace, client_namespace)
+        ]
+        if exact:
+            return exact
+        matching = [
+            r
+            for r in self.wildcard_rules
+            if covers(_rule_host(r), host)
+            and visible(r.spec.export_to, r.namespace, client_namespace)
+        ]
+        if not matching:
+            return []
+        best = max(len(_rule_host(r)) for r in matching)
+        return [r for r in matching if len(_rule_host(r)) == best]
+
+
+def _rule_host(rule: Resource[DestinationRuleSpec]) -> str:
+    return fqdn(rule.spec.host, rule.namespace)
+
+
+def build_snapshot(
+    documents: Iterable[Document], default_namespace: str = "default"
+) -> tuple[Snapshot, list[Finding]]:
+    """Validate documents into a :class:`Snapshot`; invalid ones become ``schema`` findings."""
+    snap = Snapshot()
+    findings: list[Finding] = []
+    service_entry_hosts: list[tuple[Resource[ServiceEntrySpec], str]] = []
+    for doc in documents:
+        parsed = parse_resource(doc, default_namespace)
+        findings.extend(parsed.findings)
+        if parsed.broken is not None:
+            _remember_broken(snap, parsed.broken)
+        resource = parsed.resource
+        if resource is None:
+            continue
+        snap.namespaces.add(resource.namespace)
+        _file(snap, resource, service_entry_hosts)
+    _index_backends(snap)
+    return snap, findings
+
+
+def _file(snap: Snapshot, resource: Resource[Any], service_entry_hosts: list[Any]) -> None:
+    kind = resource.kind
+    if kind == "VirtualService":
+        snap.virtual_services.append(resource)
+    elif kind == "DestinationRule":
+        snap.destination_rules.append(resource)
+        host = _rule_host(resource)
+        if host.startswith("*"):
+            snap.wildcard_rules.append(resource)
+        else:
+            snap.rules_by_host[host].append(resource)
+    elif kind == "Gateway":
+        snap.gateways[(resource.namespace, resource.name)] = resource
+    elif kind == "ServiceEntry":
+        snap.service_entries.append(resource)
+    elif kind == "WorkloadEntry":
+        snap.workload_entries.append(resource)
+        snap.workloads.add(resource.namespace, dict(resource.spec.labels or {}))
+    elif kind == "Service":
+        snap.services.append(resource)
+    elif kind == "Namespace":
+        snap.namespaces.add(resource.name)
+    elif kind in WORKLOAD_KINDS:
+        snap.workloads.add(resource.namespace, _pod_labels(resource))
+
+
+def _pod_labels(resource: Resource[Any]) -> dict[str, str]:
+    spec = resource.spec
+    if isinstance(spec, WorkloadSpec) and spec.template is not None:
+        return dict(spec.template.metadata.labels) if spec.template.metadata else {}
+    return dict(resource.metadata.labels)
+
+
+def _remember_broken(snap: Snapshot, broken: Broken) -> None:
+    """Keep the names an invalid object would have provided, so references to it still hold."""
+    snap.broken.append(broken)
+    raw = broken.raw_spec if isinstance(broken.raw_spec, dict) else {}
+    if broken.kind == "Gateway":
+        snap.broken_gateways.add((broken.namespace, broken.name))
+    elif broken.kind == "Service":
+        snap.broken_hosts.add(service_fqdn(broken.name, broken.namespace))
+    elif broken.kind == "DestinationRule" and isinstance(raw.get("host"), str):
+        snap.broken_hosts.add(fqdn(raw["host"], broken.namespace))
+    elif broken.kind == "ServiceEntry" and isinstance(raw.get("hosts"), list):
+        snap.broken_hosts.update(h for h in raw["hosts"] if isinstance(h, str))
+
+
+def _index_backends(snap: Snapshot) -> None:
+    for service in snap.services:
+        _add_backend(snap, _service_backend(snap, service))
+    for entry in snap.service_entries:
+        endpoints = _entry_endpoints(snap, entry)
+        ports = frozenset(p.number for p in entry.spec.ports or ())
+        for host in entry.spec.hosts:
+            _add_backend(
+                snap,
+                Backend(
+                    host,
+                    entry.namespace,
+                    ports,
+                    tuple(entry.spec.export_to or ()),
+                    entry,
+                    endpoints,
+                ),
+            )
+
+
+def _add_backend(snap: Snapshot, backend: Backend) -> None:
+    if backend.host.startswith("*"):
+        snap.wildcard_backends.append(backend)
+    else:
+        snap.backends[backend.host].append(backend)
+
+
+def _service_backend(snap: Snapshot, service: Resource[ServiceSpec]) -> Backend:
+    spec = service.spec
+    export = service.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
+    selector = spec.selector
+    endpoints = None
+    if selector:
+        endpoints = tuple(snap.workloads.select(service.namespace, selector))
+    return Backend(
+        service_fqdn(service.name, service.namespace),
+        service.namespace,
+        frozenset(p.port for p in spec.ports or ()),
+        tuple(x.strip() for x in export.split(",") if x.strip()),
+        service,
+        endpoints,
+    )
+
+
+def _entry_endpoints(
+    snap: Snapshot, entry: Resource[ServiceEntrySpec]
+) -> tuple[dict[str, str], ...] | None:
+    spec = entry.spec
+    if spec.endpoints:
+        return tuple(dict(e.labels or {}) for e in spec.endpoints)
+    if spec.workload_selector is not None:
+        return tuple(snap.workloads.select(entry.namespace, spec.workload_selector.labels or {}))
+    return None

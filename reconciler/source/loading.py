@@ -1,0 +1,266 @@
+"""Read the YAML files of a snapshot into documents, in parallel, with a cache by Git blob id.
+
+A file's documents are a pure function of its bytes, and Git names bytes by their blob id; so
+parsed documents are cached under that id, and a second check of the same (or a slightly
+changed) tree parses only the blobs it has not seen. Directory trees get the same ids by hashing
+their files the way Git does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from reconciler.findings import Finding
+from reconciler.memory import gc_paused
+from reconciler.source.documents import (
+    DEFAULT_MAX_FILE_BYTES,
+    YAML_SUFFIXES,
+    Chunk,
+    DocumentError,
+    parse_document,
+    split_documents,
+)
+
+CACHE_FORMAT = 1
+PARALLEL_THRESHOLD_BYTES = 2 * 1024 * 1024
+
+# One parsed chunk, as cached: (line, body) or (line, None, error message, error line).
+ParsedChunk = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file of the snapshot: its path (posix, relative), Git blob id, size, and its bytes."""
+
+    path: str
+    blob_id: str
+    size: int
+    read: Callable[[], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One YAML document of a file: ``index`` counts documents within the file from 0."""
+
+    file: str
+    index: int
+    line: int
+    body: Any
+
+
+@dataclass
+class LoadResult:
+    """Documents and the findings about files that could not be read as YAML."""
+
+    documents: list[Document]
+    findings: list[Finding]
+    files: int
+    cache_hits: int = 0
+    texts: dict[str, Callable[[], bytes]] = field(default_factory=dict)
+
+    def document_text(self, file: str, index: int) -> str | None:
+        """The text of one document, for locating a field in it (see ``positions.locate``)."""
+        read = self.texts.get(file)
+        if read is None:
+            return None
+        chunks = split_documents(read().decode("utf-8", errors="replace"))
+        return chunks[index].text if index < len(chunks) else None
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id Git gives these bytes as a blob, so directory trees share the Git cache."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def is_yaml_path(path: str) -> bool:
+    return path.lower().endswith(YAML_SUFFIXES)
+
+
+def directory_files(root: Path) -> list[SourceFile]:
+    """The YAML files under ``root``, sorted; hidden entries and symbolic links are skipped.
+
+    Links are skipped so that a hostile tree cannot make meshrc read outside it or loop.
+    """
+    found: list[SourceFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            full = Path(dirpath, name)
+            if name.startswith(".") or not is_yaml_path(name) or full.is_symlink():
+                continue
+            data = full.read_bytes()
+            rel = PurePosixPath(full.relative_to(root).as_posix()).as_posix()
+            found.append(SourceFile(rel, git_blob_id(data), len(data), _constant(data)))
+    return sorted(found, key=lambda f: f.path)
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: any class or function in the stream is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"cache holds {module}.{name}, not plain data")
+
+
+class ParseCache:
+    """Parsed chunks by blob id, in one pickle file of plain data (fastest to read back)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.path = directory / f"parsed-v{CACHE_FORMAT}.pickle" if directory else None
+        self.entries: dict[str, list[ParsedChunk]] = {}
+        if self.path and self.path.exists():
+            try:
+                with self.path.open("rb") as fh, gc_paused():
+                    loaded = _PlainUnpickler(fh).load()
+                if isinstance(loaded, dict):
+                    self.entries = loaded
+            except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+                self.entries = {}  # a damaged cache is only a slower run
+
+    def save(self, keep: Iterable[str]) -> None:
+        """Write the entries of ``keep`` (the blobs of this run) atomically."""
+        if self.path is None:
+            return
+        kept = {blob: self.entries[blob] for blob in keep if blob in self.entries}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            with tmp.open("wb") as fh:
+                pickle.dump(kept, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(self.path)
+        except (OSError, ValueError, pickle.PicklingError):
+            pass  # the cache is an optimisation; a read-only disk must not fail a check
+
+
+def load_files(
+    files: list[SourceFile],
+    cache_dir: Path | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    workers: int | None = None,
+) -> LoadResult:
+    """Parse every YAML file of ``files`` into documents; problems become findings."""
+    with gc_paused():
+        return _load_files(files, cache_dir, max_file_bytes, workers)
+
+
+def _load_files(
+    files: list[SourceFile], cache_dir: Path | None, max_file_bytes: int, workers: int | None
+) -> LoadResult:
+    cache = ParseCache(cache_dir)
+    findings: list[Finding] = []
+    pending: dict[str, list[Chunk]] = {}
+    yaml_files = [f for f in files if is_yaml_path(f.path)]
+    for source in yaml_files:
+        if source.blob_id in cache.entries or source.blob_id in pending:
+            continue
+        if source.size > max_file_bytes:
+            findings.append(
+                Finding.of(
+                    "invalid-yaml",
+                    f"file is {source.size} bytes, over the limit of {max_file_bytes} "
+                    "(--max-file-size)",
+                    file=source.path,
+                    line=1,
+                )
+            )
+            continue
+        try:
+            text = source.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            findings.append(
+                Finding.of(
+                    "invalid-yaml",
+                    f"file is not UTF-8: {exc.reason} at byte {exc.start}",
+                    file=source.path,
+                    line=1,
+                )
+            )
+            continue
+        pending[source.blob_id] = split_documents(text)
+    hits = sum(1 for f in yaml_files if f.blob_id in cache.entries)
+    cache.entries.update(_parse_all(pending, workers))
+
+    documents: list[Document] = []
+    for source in yaml_files:
+        for index, parsed in enumerate(cache.entries.get(source.blob_id, ())):
+            if len(parsed) == 2:
+                documents.append(Document(source.path, index, parsed[0], parsed[1]))
+            else:
+                findings.append(
+                    Finding.of("invalid-yaml", parsed[2], file=source.path, line=parsed[3])
+                )
+    if pending:
+        cache.save(f.blob_id for f in yaml_files)
+    return LoadResult(
+        documents=documents,
+        findings=findings,
+        files=len(yaml_files),
+        cache_hits=hits,
+        texts={f.path: f.read for f in yaml_files},
+    )
+
+
+def _parse_all(
+    pending: dict[str, list[Chunk]], workers: int | None
+) -> dict[str, list[ParsedChunk]]:
+    """Parse every pending chunk; large inputs are split by size across worker processes."""
+    flat = [chunk for chunks in pending.values() for chunk in chunks]
+    total = sum(len(c.text) for c in flat)
+    count = min(workers or os.cpu_count() or 1, len(flat))
+    if count < 2 or total < PARALLEL_THRESHOLD_BYTES:
+        with gc_paused():
+            parsed = _parse_chunks(flat)
+    else:
+        context = multiprocessing.get_context("fork" if _single_threaded() else "spawn")
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool, gc_paused():
+            parsed = [
+                p for part in pool.map(_parse_chunks, _split_even(flat, count, total)) for p in part
+            ]
+    out: dict[str, list[ParsedChunk]] = {}
+    start = 0
+    for blob, chunks in pending.items():
+        out[blob] = parsed[start : start + len(chunks)]
+        start += len(chunks)
+    return out
+
+
+def _split_even(chunks: list[Chunk], parts: int, total: int) -> list[list[Chunk]]:
+    """Contiguous runs of chunks of about ``total / parts`` characters each."""
+    target = total / parts
+    runs: list[list[Chunk]] = [[]]
+    size = 0
+    for chunk in chunks:
+        if size >= target * len(runs) and len(runs) < parts:
+            runs.append([])
+        runs[-1].append(chunk)
+        size += len(chunk.text)
+    return runs
+
+
+def _single_threaded() -> bool:
+    """fork is safe (and much faster to start than spawn) only without other threads."""
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _parse_chunks(chunks: list[Chunk]) -> list[ParsedChunk]:
+    with gc_paused():
+        return [_parse_chunk(chunk) for chunk in chunks]
+
+
+def _parse_chunk(chunk: Chunk) -> ParsedChunk:
+    try:
+        return (chunk.line, parse_document(chunk))
+    except DocumentError as exc:
+        return (chunk.line, None, str(exc), exc.line)

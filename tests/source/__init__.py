@@ -1,0 +1,1 @@
+"""Tests of the I/O edge that reads desired state (Git, YAML)."""
