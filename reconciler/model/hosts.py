@@ -72,12 +72,12 @@ def split_gateway_host(server_host: str, gateway_namespace: str) -> tuple[str, s
 def gateway_reference(reference: str, namespace: str) -> tuple[str, str, bool]:
     """Resolve a VirtualService ``gateways`` entry to (namespace, name, legacy_form).
 
-    ``ns/name`` and ``name`` (the VirtualService's namespace) are current; ``name.ns[.svc...]``
-    is the deprecated form, still honoured by istiod.
+    ``ns/name``, ``./name`` and ``name`` (both in the VirtualService's namespace) are current;
+    ``name.ns[.svc...]`` is the deprecated form, still honoured by istiod.
     """
     if "/" in reference:
         gw_namespace, _, name = reference.partition("/")
-        return gw_namespace, name, False
+        return (namespace if gw_namespace == "." else gw_namespace), name, False
     if "." in reference:
         name, _, rest = reference.partition(".")
         return rest.split(".")[0], name, True

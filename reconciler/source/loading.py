@@ -81,26 +81,45 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def is_yaml_path(path: str) -> bool:
-    return path.lower().endswith(YAML_SUFFIXES)
+CONFIG_FILE = "meshrc.yaml"
 
 
-def directory_files(root: Path) -> list[SourceFile]:
-    """The YAML files under ``root``, sorted; hidden entries and symbolic links are skipped.
+def is_manifest_path(path: str) -> bool:
+    """Whether a repository-relative path may hold manifests.
 
-    Links are skipped so that a hostile tree cannot make meshrc read outside it or loop.
+    YAML files only; hidden files and folders (``.github/``, ``.gitlab-ci.yml``) and meshrc's
+    own ``meshrc.yaml`` at the root are not manifests.
     """
+    parts = PurePosixPath(path).parts
+    return (
+        path.lower().endswith(YAML_SUFFIXES)
+        and not any(part.startswith(".") for part in parts)
+        and path != CONFIG_FILE
+    )
+
+
+def directory_files(root: Path, display_prefix: str = "") -> list[SourceFile]:
+    """The manifest files under ``root`` (a folder or one file), sorted by path.
+
+    Paths are shown as ``display_prefix`` + the path below ``root``. Symbolic links are
+    skipped, so that a hostile tree cannot make meshrc read outside it or loop.
+    """
+    if root.is_file():
+        return [_read_file(root, display_prefix.rstrip("/") or root.name)]
     found: list[SourceFile] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             full = Path(dirpath, name)
-            if name.startswith(".") or not is_yaml_path(name) or full.is_symlink():
-                continue
-            data = full.read_bytes()
-            rel = PurePosixPath(full.relative_to(root).as_posix()).as_posix()
-            found.append(SourceFile(rel, git_blob_id(data), len(data), _constant(data)))
+            rel = full.relative_to(root).as_posix()
+            if is_manifest_path(rel) and not full.is_symlink():
+                found.append(_read_file(full, display_prefix + rel))
     return sorted(found, key=lambda f: f.path)
+
+
+def _read_file(path: Path, shown_as: str) -> SourceFile:
+    data = path.read_bytes()
+    return SourceFile(shown_as, git_blob_id(data), len(data), _constant(data))
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:
@@ -161,7 +180,7 @@ def _load_files(
     cache = ParseCache(cache_dir)
     findings: list[Finding] = []
     pending: dict[str, list[Chunk]] = {}
-    yaml_files = [f for f in files if is_yaml_path(f.path)]
+    yaml_files = [f for f in files if f.path.lower().endswith(YAML_SUFFIXES)]
     for source in yaml_files:
         if source.blob_id in cache.entries or source.blob_id in pending:
             continue

@@ -1,0 +1,63 @@
+"""``meshrc``: the command group, and the one place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.cli.check import check
+from reconciler.errors import MeshrcError
+from reconciler.findings import ExitCode
+
+
+class _Group(click.Group):
+    """Turns meshrc's errors into one line on stderr and exit code 2: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MeshrcError as exc:
+            click.echo(f"meshrc: error: {exc}", err=True)
+            sys.exit(ExitCode.COULD_NOT_CHECK)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("meshrc: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # the last line of defence: report, never dump a traceback
+            if os.environ.get("MESHRC_DEBUG"):
+                raise
+            click.echo(
+                f"meshrc: internal error: {type(exc).__name__}: {exc} "
+                "(set MESHRC_DEBUG=1 for a traceback, and please report it)",
+                err=True,
+            )
+            sys.exit(ExitCode.COULD_NOT_CHECK)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshrc")
+def cli() -> None:
+    """meshrc: GitOps for Istio routing.
+
+    Checks the VirtualServices, DestinationRules, Gateways and ServiceEntries in a Git
+    repository (with the Services and workloads beside them) before they reach a cluster.
+
+    \b
+    Start with:
+      meshrc check ./mesh                      check a folder of manifests
+      meshrc check --base origin/main --head HEAD -o markdown
+                                               check a pull request
+    """
+
+
+cli.add_command(check)
+
+
+def main() -> None:
+    """Console-script entry point; click's usage errors also exit with 2."""
+    cli(prog_name="meshrc")
