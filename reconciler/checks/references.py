@@ -7,13 +7,21 @@ validation counts as defined: its own ``schema`` finding says what is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from reconciler.checks.walk import VirtualService, destinations
+from reconciler.checks.walk import VirtualService, destinations, rule_lists
 from reconciler.findings import Finding
 from reconciler.model.hosts import fqdn, gateway_reference
 from reconciler.model.snapshot import Snapshot
-from reconciler.model.virtualservice import Destination
+from reconciler.model.virtualservice import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRoute,
+    L4MatchAttributes,
+    TCPRoute,
+    TLSMatchAttributes,
+    TLSRoute,
+)
 
 MESH = "mesh"
 
@@ -102,12 +110,17 @@ def check_gateway_references(snap: Snapshot) -> Iterator[Finding]:
 
 
 def _gateway_references(vs: VirtualService) -> Iterator[tuple[str, str]]:
-    spec = vs.spec
-    for index, reference in enumerate(spec.gateways or ()):
+    for index, reference in enumerate(vs.spec.gateways or ()):
         yield f"spec.gateways[{index}]", reference
-    for protocol, rules in (("http", spec.http), ("tls", spec.tls), ("tcp", spec.tcp)):
-        for r_index, rule in enumerate(rules or ()):
-            for m_index, match in enumerate(rule.match or ()):
+    for protocol, rules in rule_lists(vs):
+        for r_index, rule in enumerate(rules):
+            for m_index, match in enumerate(_matches(rule)):
                 for g_index, reference in enumerate(match.gateways or ()):
                     path = f"spec.{protocol}[{r_index}].match[{m_index}].gateways[{g_index}]"
                     yield path, reference
+
+
+def _matches(
+    rule: HTTPRoute | TLSRoute | TCPRoute,
+) -> Sequence[HTTPMatchRequest | TLSMatchAttributes | L4MatchAttributes]:
+    return rule.match or ()

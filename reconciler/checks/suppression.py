@@ -60,6 +60,6 @@ def suppress(
     return [
         f
         for f in findings
-        if f.code not in annotated.get((f.kind, f.namespace, f.name), ())
+        if f.code not in annotated.get((f.kind or "", f.namespace or "", f.name or ""), ())
         and not any(rule.matches(f) for rule in rules)
     ]

@@ -6,18 +6,29 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from reconciler.model.resources import Resource
-from reconciler.model.virtualservice import Destination, VirtualServiceSpec
+from reconciler.model.virtualservice import (
+    Destination,
+    HTTPRoute,
+    TCPRoute,
+    TLSRoute,
+    VirtualServiceSpec,
+)
 
 VirtualService = Resource[VirtualServiceSpec]
 
 
 def route_lists(vs: VirtualService) -> Iterator[tuple[str, Sequence[Any]]]:
     """Every ``route`` list of the http, tls and tcp rules, with its path."""
-    spec = vs.spec
-    for protocol, rules in (("http", spec.http), ("tls", spec.tls), ("tcp", spec.tcp)):
-        for index, rule in enumerate(rules or ()):
+    for protocol, rules in rule_lists(vs):
+        for index, rule in enumerate(rules):
             if rule.route:
                 yield f"spec.{protocol}[{index}].route", rule.route
+
+
+def rule_lists(vs: VirtualService) -> list[tuple[str, Sequence[HTTPRoute | TLSRoute | TCPRoute]]]:
+    """The http, tls and tcp rules of a VirtualService, by protocol name."""
+    spec = vs.spec
+    return [("http", spec.http or ()), ("tls", spec.tls or ()), ("tcp", spec.tcp or ())]
 
 
 def destinations(vs: VirtualService) -> Iterator[tuple[str, Destination]]:

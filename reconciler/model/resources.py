@@ -130,9 +130,9 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
             ],
         )
     api_version, kind = body["apiVersion"], body["kind"]
-    spec_model = _spec_model(api_version, kind)
-    if spec_model is False:
+    if not _reads(api_version, kind):
         return Parsed(None, None, [])
+    spec_model = _spec_model(api_version, kind)
     where = {"kind": kind, "file": doc.file, "line": doc.line}
     if api_version.startswith(ISTIO_GROUP + "/") and spec_model is None:
         return Parsed(
@@ -148,7 +148,7 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
             ],
         )
     try:
-        meta = ObjectMeta.model_validate(body.get("metadata") or {})
+        meta = ObjectMeta.model_validate(body.get("metadata") or {}, by_name=False)
     except ValidationError as exc:
         return Parsed(None, None, _validation_findings(exc, body, ("metadata",), origin, where))
     namespace = meta.namespace or default_namespace
@@ -163,22 +163,25 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
         )
     raw_spec = body.get("spec")
     try:
-        spec = spec_model.model_validate(raw_spec if raw_spec is not None else {})
+        spec = spec_model.model_validate(raw_spec if raw_spec is not None else {}, by_name=False)
     except ValidationError as exc:
         broken = Broken(kind, namespace, meta.name, raw_spec)
         return Parsed(None, broken, _validation_findings(exc, body, ("spec",), origin, where))
     return Parsed(Resource(api_version, kind, meta.name, namespace, meta, spec, origin), None, [])
 
 
-def _spec_model(api_version: str, kind: str) -> type[BaseModel] | bool | None:
-    """The spec model; None for a kind read without spec (or an unserved Istio version);
-    False for objects meshrc does not read at all."""
+def _reads(api_version: str, kind: str) -> bool:
+    """Whether meshrc reads this kind of object at all (others are skipped quietly)."""
+    group = api_version.rpartition("/")[0]
+    return (group == ISTIO_GROUP and kind in ISTIO_SPECS) or (api_version, kind) in KUBE_SPECS
+
+
+def _spec_model(api_version: str, kind: str) -> type[BaseModel] | None:
+    """The model of the spec; None for kinds read without spec, or unserved Istio versions."""
     group, _, version = api_version.rpartition("/")
-    if group == ISTIO_GROUP and kind in ISTIO_SPECS:
+    if group == ISTIO_GROUP:
         return ISTIO_SPECS[kind] if version in ISTIO_VERSIONS else None
-    if (api_version, kind) in KUBE_SPECS:
-        return KUBE_SPECS[(api_version, kind)]
-    return False
+    return KUBE_SPECS[(api_version, kind)]
 
 
 def _schema(origin: Origin, field: str | None, message: str, **where: Any) -> Finding:
