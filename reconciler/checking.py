@@ -3,10 +3,17 @@
 The steps, in order: load YAML (parallel, cached) -> validate into a snapshot -> run the
 checks -> drop suppressed findings -> give each finding the line of its field. For a pull
 request, both sides are checked and each head finding is marked new or not.
+
+A report is a pure function of the files' contents, the options and meshrc's own code, so it
+is cached under a hash of the three: checking a tree seen before (the base of a pull request,
+a re-run, a poll that found no change) costs reading one small file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,18 +37,67 @@ class CheckOptions:
     default_namespace: str = "default"
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     cache_dir: Path | None = None
+    """Root of meshrc's caches: parsed documents by blob id, reports by content hash."""
     workers: int | None = None
     extra_findings: Sequence[Finding] = field(default_factory=tuple)
 
 
 def check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     """Check one snapshot (the files of a directory, or of a commit)."""
+    cached = _report_path(files, options)
+    if cached is not None and cached.exists():
+        try:
+            return Report.model_validate_json(cached.read_bytes())
+        except (OSError, ValueError):
+            pass  # a damaged entry is only a slower run
     with gc_paused():
-        return _check_files(files, options)
+        report = _check_files(files, options)
+    if cached is not None:
+        _write_atomically(cached, report.model_dump_json().encode())
+    return report
+
+
+def _report_path(files: list[SourceFile], options: CheckOptions) -> Path | None:
+    if options.cache_dir is None:
+        return None
+    digest = hashlib.sha256()
+    digest.update(_code_fingerprint().encode())
+    settings = (
+        sorted((rule.code, rule.target or "") for rule in options.ignore),
+        options.default_namespace,
+        options.max_file_bytes,
+        [f.model_dump_json() for f in options.extra_findings],
+    )
+    digest.update(json.dumps(settings).encode())
+    for source in sorted(files, key=lambda f: f.path):
+        digest.update(f"\0{source.path}\0{source.blob_id}".encode())
+    return options.cache_dir / "reports" / f"{digest.hexdigest()}.json"
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """A hash of meshrc's own source, so that a changed check never serves an old report."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        pass  # the cache is an optimisation; a read-only disk must not fail a check
 
 
 def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
-    loaded = load_files(files, options.cache_dir, options.max_file_bytes, options.workers)
+    parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
+    loaded = load_files(files, parse_cache, options.max_file_bytes, options.workers)
     snapshot, schema_findings = build_snapshot(loaded.documents, options.default_namespace)
     findings = [*loaded.findings, *schema_findings, *run_checks(snapshot)]
     kept = suppress(findings, snapshot, options.ignore)

@@ -134,7 +134,7 @@ def _default_cache_dir() -> Path:
     help="Cache of parsed files and cloned repositories "
     "[default: $MESHRC_CACHE_DIR or ~/.cache/meshrc].",
 )
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the parse cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write cached parses and reports.")
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),
@@ -169,7 +169,7 @@ def check(
         ignore=[IgnoreRule.parse(text) for text in ignores],
         default_namespace=namespace,
         max_file_bytes=max_file_size,
-        cache_dir=None if no_cache else cache / "parsed",
+        cache_dir=None if no_cache else cache,
     )
     if fail_on_new and not base:
         raise UsageError("--fail-on-new needs --base (the commit to compare with)")

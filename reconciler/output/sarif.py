@@ -19,7 +19,7 @@ from reconciler.output.common import detail, display_path, finding_path, line_of
 from reconciler.output.context import OutputContext
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/meshrc/meshrc"
+INFORMATION_URI = "https://pypi.org/project/mesh-reconciler/"
 FINGERPRINT_KEY = "meshrcFindingIdentity/v1"
 """Versioned: a change to what is hashed must change the key, not silently re-open alerts."""
 
