@@ -69,9 +69,14 @@ class Finding(BaseModel):
             self.message,
         )
 
-    def identity(self) -> tuple[str, str | None, str | None, str | None, str | None, str]:
-        """What makes a finding "the same" across two commits (lines may move, files may not)."""
-        return (self.code, self.kind, self.namespace, self.name, self.field, self.message)
+    def identity(self) -> tuple[str | None, ...]:
+        """What makes a finding "the same" across two commits.
+
+        Lines move, and so may resources between files: a finding on a resource is known by
+        the resource; one about a file (unparsable YAML) by the file.
+        """
+        where = self.file if self.kind is None else None
+        return (self.code, self.kind, self.namespace, self.name, self.field, self.message, where)
 
 
 class Report(BaseModel):

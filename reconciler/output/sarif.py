@@ -26,16 +26,9 @@ FINGERPRINT_KEY = "meshrcFindingIdentity/v1"
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def fingerprint(finding: Finding, root: str | None = None) -> str:
-    """A stable hash of the finding's identity (code, resource, field, message).
-
-    A finding that names no resource is identified by its file instead, or two files with
-    the same YAML error would share one alert.
-    """
-    identity: list[object] = list(finding.identity())
-    if finding.kind is None and finding.name is None:
-        identity.append(finding_path(finding, root))
-    data = json.dumps(identity, ensure_ascii=True, separators=(",", ":"))
+def fingerprint(finding: Finding) -> str:
+    """A stable hash of :meth:`Finding.identity` (which holds no line numbers)."""
+    data = json.dumps(list(finding.identity()), ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(data.encode("ascii")).hexdigest()
 
 
@@ -88,7 +81,7 @@ def _result(finding: Finding, rule_index: int, context: OutputContext) -> dict[s
     }
     if location := _location(finding, context):
         result["locations"] = [location]
-    result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, context.root)}
+    result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding)}
     if context.comparing:
         # On every result or none; unknown counts as new, as in ``Report.failing(only_new=True)``.
         result["baselineState"] = "unchanged" if finding.new is False else "new"
