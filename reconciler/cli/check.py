@@ -34,7 +34,12 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 
-EPILOG = """\b
+EPILOG = (
+    "\b\nOutput formats (-o):\n"
+    + "\n".join(f"  {line}" for line in formats_help().splitlines())
+    + """
+
+\b
 Exit codes:
   0  nothing at or above --fail-on
   1  findings at or above --fail-on (with --fail-on-new: new ones only)
@@ -53,7 +58,10 @@ Examples:
 Credentials for remote repositories come from the environment, never from arguments:
   MESHRC_GIT_TOKEN (or _FILE), MESHRC_GIT_USERNAME, MESHRC_GIT_PASSWORD (or _FILE),
   MESHRC_GIT_SSH_KEY, MESHRC_GIT_SSH_PASSPHRASE.
+
+`meshrc codes` lists every finding code with its severity and Istio/Kiali code.
 """
+)
 
 
 def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:

@@ -10,6 +10,7 @@ import click
 
 from reconciler import __version__
 from reconciler.cli.check import check
+from reconciler.cli.codes import codes
 from reconciler.errors import MeshrcError
 from reconciler.findings import ExitCode
 
@@ -25,6 +26,8 @@ class _Group(click.Group):
             sys.exit(ExitCode.COULD_NOT_CHECK)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            _reader_went_away()
         except KeyboardInterrupt:
             click.echo("meshrc: interrupted", err=True)
             sys.exit(130)
@@ -52,12 +55,23 @@ def cli() -> None:
       meshrc check ./mesh                      check a folder of manifests
       meshrc check --base origin/main --head HEAD -o markdown
                                                check a pull request
+      meshrc codes                             what each finding code means
     """
 
 
 cli.add_command(check)
+cli.add_command(codes)
 
 
 def main() -> None:
     """Console-script entry point; click's usage errors also exit with 2."""
-    cli(prog_name="meshrc")
+    try:
+        cli(prog_name="meshrc")
+    except BrokenPipeError:  # raised while click itself writes (--help | head)
+        _reader_went_away()
+
+
+def _reader_went_away() -> None:
+    """The reader closed our output (``meshrc ... | head``): stop quietly, as Unix tools do."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)

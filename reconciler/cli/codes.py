@@ -1,0 +1,45 @@
+"""``meshrc codes``: the catalogue of finding codes, for people and for scripts."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from reconciler.codes import CODES
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def codes(output_format: str) -> None:
+    """List the finding codes: severity, meaning, and Istio's or Kiali's code.
+
+    Use a code with --ignore, or in a meshrc.io/ignore annotation, to silence it.
+    """
+    ordered = sorted(CODES.values(), key=lambda c: (-c.severity.rank, c.name))
+    if output_format == "json":
+        rows = [
+            {
+                "code": c.name,
+                "severity": c.severity.value,
+                "summary": c.summary,
+                "istio_code": c.istio_code,
+                "kiali_code": c.kiali_code,
+            }
+            for c in ordered
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(c.name) for c in ordered)
+    for c in ordered:
+        refs = ", ".join(x for x in (c.istio_code, c.kiali_code) if x)
+        suffix = f" [{refs}]" if refs else ""
+        click.echo(f"{c.name:<{width}}  {c.severity.value:<7}  {c.summary}{suffix}")
