@@ -18,7 +18,7 @@ def check_destination_rules(snap: Snapshot) -> Iterator[Finding]:
     for rule in snap.destination_rules:
         host = fqdn(rule.spec.host, rule.namespace)
         backends = _backends(snap, host)
-        if not backends and "*" not in host and host not in snap.broken_hosts:
+        if not backends and "*" not in host and not snap.broken_backend(host):
             yield Finding.of(
                 "dr-host-not-found",
                 f"host {rule.spec.host} ({host}) is not a Service or ServiceEntry in the files: "
@@ -94,7 +94,7 @@ def _tls(rule: DestinationRule) -> Iterator[Finding]:
         tls = policy.tls
         if tls is None or tls.mode not in ("SIMPLE", "MUTUAL"):
             continue
-        if tls.ca_certificates or tls.credential_name:
+        if (tls.ca_certificates or tls.credential_name) and not tls.insecure_skip_verify:
             continue
         reason = (
             "insecureSkipVerify is set"

@@ -13,7 +13,13 @@ from reconciler.checks.references import MESH
 from reconciler.checks.walk import VirtualService, bound_gateways
 from reconciler.findings import Finding
 from reconciler.model.gateway import GatewaySpec
-from reconciler.model.hosts import fqdn, gateway_reference, intersects, split_gateway_host
+from reconciler.model.hosts import (
+    fqdn,
+    gateway_reference,
+    intersects,
+    scopes_overlap,
+    split_gateway_host,
+)
 from reconciler.model.resources import Resource
 from reconciler.model.snapshot import Snapshot
 
@@ -66,7 +72,11 @@ def check_gateway_selectors(snap: Snapshot) -> Iterator[Finding]:
 
 
 def check_conflicting_hosts(snap: Snapshot) -> Iterator[Finding]:
-    """Two VirtualServices for one host on one gateway: istiod keeps only the oldest."""
+    """Two VirtualServices for one host on one gateway: istiod keeps only the oldest.
+
+    Only VirtualServices that some namespace sees together conflict: with ``exportTo: ["."]``
+    two namespaces may each route the same host their own way (as in istioctl's IST0109).
+    """
     owners: dict[tuple[str, str], list[tuple[VirtualService, int]]] = defaultdict(list)
     for vs in snap.virtual_services:
         for reference in bound_gateways(vs):
@@ -81,9 +91,11 @@ def check_conflicting_hosts(snap: Snapshot) -> Iterator[Finding]:
         if len(claims) < 2:
             continue
         ordered = sorted(claims, key=lambda c: (c[0].namespace, c[0].name, c[1]))
-        first = ordered[0][0]
-        for vs, h_index in ordered[1:]:
-            if vs is first:
+        for position, (vs, h_index) in enumerate(ordered):
+            first = next(
+                (other for other, _ in ordered[:position] if _seen_together(other, vs)), None
+            )
+            if first is None:
                 continue
             where = "the mesh" if binding == MESH else f"gateway {binding}"
             yield Finding.of(
@@ -92,3 +104,9 @@ def check_conflicting_hosts(snap: Snapshot) -> Iterator[Finding]:
                 f"{first.namespace}/{first.name}; only one of them takes effect",
                 **vs.where(f"spec.hosts[{h_index}]"),
             )
+
+
+def _seen_together(first: VirtualService, other: VirtualService) -> bool:
+    return first is not other and scopes_overlap(
+        first.spec.export_to, first.namespace, other.spec.export_to, other.namespace
+    )

@@ -2,7 +2,8 @@
 
 Short names resolve in the VirtualService's namespace, and only what is exported to that
 namespace (``exportTo``) counts, as in istiod. A name defined by an object that failed
-validation counts as defined: its own ``schema`` finding says what is wrong.
+validation counts as defined: its own ``schema`` finding says what is wrong. (A broken
+DestinationRule defines no host, only subsets: it does not hide a missing Service.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _destination(
     snap: Snapshot, vs: VirtualService, path: str, dest: Destination
 ) -> Iterator[Finding]:
     host = fqdn(dest.host, vs.namespace)
-    if "*" in host or host in snap.broken_hosts:
+    if "*" in host or snap.broken_backend(host):
         return
     backends = snap.find_backends(host, vs.namespace)
     if not backends:
@@ -63,7 +64,7 @@ def _destination(
             "name one",
             **vs.where(path),
         )
-    if dest.subset:
+    if dest.subset and not snap.broken_rule(host):
         yield from _subset(snap, vs, path, dest.subset, host)
 
 

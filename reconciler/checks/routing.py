@@ -27,9 +27,20 @@ def check_routes(snap: Snapshot) -> Iterator[Finding]:
 
 def _weights(vs: VirtualService, path: str, route: Sequence[Any]) -> Iterator[Finding]:
     weights = [entry.weight for entry in route]
+    negative = [(i, w) for i, w in enumerate(weights) if w is not None and w < 0]
+    for index, weight in negative:
+        # the CRD takes any int32; Istio's validating webhook rejects a negative weight
+        yield Finding.of(
+            "schema",
+            f"weight {weight} is negative: Istio rejects the VirtualService (weights are >= 0)",
+            **vs.where(f"{path}[{index}].weight"),
+        )
+    if negative:
+        return  # sums with a negative part mean nothing
     if len(route) == 1:
+        # Kiali's KIA1104 range: 0 is proto3's "unset", which Istio reads as the default.
         weight = weights[0]
-        if weight is not None and weight < 100:
+        if weight is not None and 0 < weight < 100:
             yield Finding.of(
                 "single-destination-weight",
                 f"the only destination has weight {weight}, but gets 100% of the traffic",

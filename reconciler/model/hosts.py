@@ -61,6 +61,29 @@ def visible(export_to: Iterable[str] | None, owner_namespace: str, client_namesp
     return False
 
 
+def scopes_overlap(
+    a_export_to: Iterable[str] | None,
+    a_namespace: str,
+    b_export_to: Iterable[str] | None,
+    b_namespace: str,
+) -> bool:
+    """Whether some namespace sees both resources, each with its ``exportTo`` and namespace."""
+    a, b = _scope(a_export_to, a_namespace), _scope(b_export_to, b_namespace)
+    if a is None:
+        return b is None or bool(b)
+    if b is None:
+        return bool(a)
+    return bool(a & b)
+
+
+def _scope(export_to: Iterable[str] | None, owner_namespace: str) -> frozenset[str] | None:
+    """The namespaces that see a resource; None for every namespace."""
+    targets = list(export_to or ())
+    if not targets or "*" in targets:
+        return None
+    return frozenset(owner_namespace if t == "." else t for t in targets if t != "~")
+
+
 def split_gateway_host(server_host: str, gateway_namespace: str) -> tuple[str, str]:
     """A Gateway server host ``[ns/]host`` as (namespace pattern, host); ``.`` is the gateway's."""
     namespace, sep, host = server_host.partition("/")

@@ -90,6 +90,9 @@ class Snapshot:
     wildcard_rules: list[Resource[DestinationRuleSpec]] = field(default_factory=list)
     workloads: WorkloadIndex = field(default_factory=WorkloadIndex)
     broken_hosts: set[str] = field(default_factory=set)
+    """Hosts of Services and ServiceEntries that failed validation (maybe wildcards)."""
+    broken_rule_hosts: set[str] = field(default_factory=set)
+    """Hosts of DestinationRules that failed validation: their subsets are unknown."""
     broken_gateways: set[tuple[str, str]] = field(default_factory=set)
 
     def resources(self) -> Iterator[Resource[Any]]:
@@ -99,6 +102,14 @@ class Snapshot:
         yield from self.service_entries
         yield from self.workload_entries
         yield from self.services
+
+    def broken_backend(self, host: str) -> bool:
+        """Whether an invalid Service or ServiceEntry would have provided ``host``."""
+        return _named_by(self.broken_hosts, host)
+
+    def broken_rule(self, host: str) -> bool:
+        """Whether an invalid DestinationRule may have defined the subsets of ``host``."""
+        return _named_by(self.broken_rule_hosts, host)
 
     def find_backends(self, host: str, client_namespace: str) -> list[Backend]:
         """Backends for ``host`` visible from ``client_namespace``: exact names, then wildcards."""
@@ -138,6 +149,10 @@ class Snapshot:
             return []
         best = max(len(_rule_host(r)) for r in matching)
         return [r for r in matching if len(_rule_host(r)) == best]
+
+
+def _named_by(names: set[str], host: str) -> bool:
+    return host in names or any(n.startswith("*") and covers(n, host) for n in names)
 
 
 def _rule_host(rule: Resource[DestinationRuleSpec]) -> str:
@@ -207,7 +222,7 @@ def _remember_broken(snap: Snapshot, broken: Broken) -> None:
     elif broken.kind == "Service":
         snap.broken_hosts.add(service_fqdn(broken.name, broken.namespace))
     elif broken.kind == "DestinationRule" and isinstance(raw.get("host"), str):
-        snap.broken_hosts.add(fqdn(raw["host"], broken.namespace))
+        snap.broken_rule_hosts.add(fqdn(raw["host"], broken.namespace))
     elif broken.kind == "ServiceEntry" and isinstance(raw.get("hosts"), list):
         snap.broken_hosts.update(h for h in raw["hosts"] if isinstance(h, str))
 

@@ -48,8 +48,47 @@ class _Loader(yaml.CSafeLoader):
 
     yaml_implicit_resolvers = _no_timestamps()
 
+    # PyYAML's scalar constructors raise ValueError, KeyError or IndexError on explicitly
+    # tagged junk (``!!int ""``, ``!!bool maybe``) and on ``0b_``; make those YAML errors.
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        value: int = _scalar(super().construct_yaml_int, node)
+        if value.bit_length() > MAX_INT_BITS:  # Python cannot even print it (int_max_str_digits)
+            raise _value_error(node, "integer too large")
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value: float = _scalar(super().construct_yaml_float, node)
+        return value
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
+        value: bool = _scalar(super().construct_yaml_bool, node)
+        return value
+
+
+MAX_INT_BITS = 14_000  # about 4,200 digits, under Python's default int_max_str_digits
+
+
+def _scalar(construct: Any, node: yaml.ScalarNode) -> Any:
+    try:
+        return construct(node)
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise _value_error(node, f"invalid {node.tag.rpartition(':')[2]} value") from exc
+
+
+def _value_error(node: yaml.Node, problem: str) -> yaml.constructor.ConstructorError:
+    shown = repr(node.value) if isinstance(node.value, str) else ""
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return yaml.constructor.ConstructorError(
+        None, None, f"{problem} {shown}".rstrip(), node.start_mark
+    )
+
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    if not isinstance(node, yaml.MappingNode):  # ``!!map`` on a scalar or a sequence
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a mapping node, but found {node.id}", node.start_mark
+        )
     loader.flatten_mapping(node)
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
@@ -65,6 +104,18 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _Loader.construct_yaml_bool)
+
+
+def _timestamp_as_string(loader: _Loader, node: yaml.ScalarNode) -> str:
+    """An explicit ``!!timestamp`` stays a string too (a datetime would also poison the
+    cache, whose unpickler refuses every class)."""
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_string)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +162,9 @@ def parse_document(chunk: Chunk) -> Any:
         raise DocumentError(str(exc), chunk.line + exc.line - 1) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = chunk.line + (mark.line if mark else 0)
+        # libyaml puts the end of a stream without a final newline on the line after it
+        last = chunk.line + max(len(text.splitlines()) - 1, 0)
+        line = min(chunk.line + (mark.line if mark else 0), last)
         problem = exc.problem or exc.context or "invalid YAML"
         raise DocumentError(problem, line) from None
     except yaml.YAMLError as exc:

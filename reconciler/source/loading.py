@@ -133,6 +133,16 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"cache holds {module}.{name}, not plain data")
 
 
+def _valid_entry(parsed: Any) -> bool:
+    """Whether a cache entry has the shape :func:`_parse_chunk` gives (else it is a miss)."""
+    return isinstance(parsed, list) and all(
+        isinstance(p, tuple)
+        and isinstance(p[0] if p else None, int)
+        and (len(p) == 2 or (len(p) == 4 and isinstance(p[2], str) and isinstance(p[3], int)))
+        for p in parsed
+    )
+
+
 class ParseCache:
     """Parsed chunks by blob id, in one pickle file of plain data (fastest to read back)."""
 
@@ -144,9 +154,13 @@ class ParseCache:
                 with self.path.open("rb") as fh, gc_paused():
                     loaded = _PlainUnpickler(fh).load()
                 if isinstance(loaded, dict):
-                    self.entries = loaded
-            except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
-                self.entries = {}  # a damaged cache is only a slower run
+                    self.entries = {
+                        blob: parsed for blob, parsed in loaded.items() if _valid_entry(parsed)
+                    }
+            # A damaged file can fail in many ways (AttributeError, OverflowError,
+            # MemoryError...): a damaged cache is only a slower run, never a failed check.
+            except Exception:
+                self.entries = {}
 
     def save(self, keep: Iterable[str]) -> None:
         """Write the entries of ``keep`` (the blobs of this run) atomically."""
