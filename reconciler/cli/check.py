@@ -248,4 +248,4 @@ def _write(
         fail_on=Severity.ERROR if fail_on == "none" else Severity(fail_on),
         anchor_file=CONFIG_FILE,
     )
-    click.echo(get_writer(output_format)(report, context), nl=False)
+    click.echo(get_writer(output_format)(report, context), nl=False, color=use_color)

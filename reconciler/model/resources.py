@@ -152,7 +152,7 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
     except ValidationError as exc:
         return Parsed(None, None, _validation_findings(exc, body, ("metadata",), origin, where))
     namespace = meta.namespace or default_namespace
-    where.update(namespace=namespace, name=meta.name)
+    where.update(namespace=namespace, name=meta.name or None)
     if not meta.name:
         return Parsed(
             None, None, [_schema(origin, "metadata.name", "metadata.name is required", **where)]

@@ -89,16 +89,22 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
         raise yaml.constructor.ConstructorError(
             None, None, f"expected a mapping node, but found {node.id}", node.start_mark
         )
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    merged = len(node.value) - own  # merged pairs come first; the mapping's own keys win
     mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    own_keys: set[Any] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in mapping
-        except TypeError:
-            raise DocumentError("unhashable mapping key", key_node.start_mark.line + 1) from None
-        if duplicate:
-            raise DocumentError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+        if index >= merged:
+            try:
+                duplicate = key in own_keys
+            except TypeError:
+                line = key_node.start_mark.line + 1
+                raise DocumentError("unhashable mapping key", line) from None
+            if duplicate:
+                raise DocumentError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+            own_keys.add(key)
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
 
@@ -134,6 +140,8 @@ def split_documents(text: str) -> list[Chunk]:
     chunks: list[Chunk] = []
     start, line = 0, 1
     for marker in _MARKER.finditer(text):
+        if _only_directives(text[start : marker.start()]):
+            continue  # "%YAML 1.1" belongs to the document its "---" starts
         _append_chunk(chunks, text[start : marker.start()], line)
         line += text.count("\n", start, marker.start())
         start = marker.start()
@@ -144,6 +152,11 @@ def split_documents(text: str) -> list[Chunk]:
 def _append_chunk(chunks: list[Chunk], text: str, line: int) -> None:
     if any(_is_content(raw) for raw in text.splitlines()):
         chunks.append(Chunk(line, text))
+
+
+def _only_directives(text: str) -> bool:
+    lines = [raw.strip() for raw in text.splitlines() if _is_content(raw)]
+    return bool(lines) and all(line.startswith("%") for line in lines)
 
 
 def _is_content(raw: str) -> bool:

@@ -327,7 +327,8 @@ class GitSource:
         _fetch(self._repo, self.url, self._credentials, self._timeout, "fetch")
 
     def resolve(self, ref: str) -> str:
-        """The commit id ``ref`` names: branch, tag, full or short id, ``HEAD`` or ``refs/...``."""
+        """The commit id ``ref`` names: branch, tag, full or short id, ``HEAD``, ``refs/...``,
+        or a revision expression such as ``HEAD~1``."""
         with self._reading():
             target = self._lookup(ref)
             if target is None:
@@ -447,7 +448,18 @@ class GitSource:
                     return self._repo[refs[tracking[0]].resolve().target]
                 except (KeyError, pygit2.GitError):
                     return None
-        return self._get(ref) if _HEX_RE.fullmatch(ref) else None
+        if _HEX_RE.fullmatch(ref):
+            return self._get(ref)
+        if any(sign in ref for sign in "~^@"):
+            return self._revparse(ref)
+        return None
+
+    def _revparse(self, expression: str) -> pygit2.Object | None:
+        """A revision expression (``HEAD~1``, ``origin/main^``), as CI systems write bases."""
+        try:
+            return self._repo.revparse_single(expression)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
 
     def _get(self, object_id: str) -> pygit2.Object | None:
         if not _HEX_RE.fullmatch(object_id):

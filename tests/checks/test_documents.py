@@ -251,7 +251,7 @@ def test_missing_name(tmp_path: Path) -> None:
         "shop",
         "metadata.name",
     )
-    assert not finding.name
+    assert finding.name is None
     assert finding.line == middle_line(broken, "metadata:")
     assert finding.message == "metadata.name is required"
 

@@ -253,12 +253,6 @@ def test_no_colour_when_not_a_terminal(mesh: Path) -> None:
         assert ESC not in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in reconciler/cli/check.py _write: click.echo strips ANSI codes whenever stdout "
-    "is not a terminal, so --color always never colours piped output (CI logs); it needs "
-    "click.echo(..., color=use_color)",
-)
 @pytest.mark.parametrize("mesh", ["error"], indirect=True)
 def test_colour_always(mesh: Path) -> None:
     result = invoke(check(str(mesh), "--color", "always"))

@@ -109,10 +109,12 @@ def test_local_repository_resolves_every_kind_of_ref(
         assert source.resolve(ids["v1"]) == ids["v1"]
         assert source.resolve(ids["v1"][:7]) == ids["v1"]
         assert source.resolve(ids["v1"][:7].upper()) == ids["v1"]
+        assert source.resolve("main~1") == source.resolve("HEAD^") == ids["v1"]
+        assert source.resolve("v1.0^{commit}") == ids["v1"]
 
 
 @pytest.mark.parametrize(
-    "ref", ["nope", "refs/heads/nope", "main~1", "", " main", "00000", "0" * 40, "v1.0^{tree}"]
+    "ref", ["nope", "refs/heads/nope", "nope~1", "main~99", "", " main", "00000", "0" * 40]
 )
 def test_unknown_ref_is_ref_not_found(local_repo: tuple[Path, dict[str, str]], ref: str) -> None:
     path, _ = local_repo
@@ -125,6 +127,8 @@ def test_unknown_ref_is_ref_not_found(local_repo: tuple[Path, dict[str, str]], r
 def test_ref_to_something_else_than_a_commit(local_repo: tuple[Path, dict[str, str]]) -> None:
     path, ids = local_repo
     source = open_source(path)
+    with pytest.raises(RefNotFoundError, match="does not point to a commit"):
+        source.resolve("v1.0^{tree}")
     readme = source.files(ids["v1"])[0].blob_id
     with pytest.raises(
         RefNotFoundError, match=f"ref '{readme[:8]}' in .* does not point to a commit"

@@ -21,7 +21,14 @@ from reconciler.checking import CheckOptions, check_files
 from reconciler.cli.main import cli
 from reconciler.findings import Finding
 from reconciler.source import loading
-from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES, MAX_ALIAS_EXPANSION
+from reconciler.source.documents import (
+    DEFAULT_MAX_FILE_BYTES,
+    MAX_ALIAS_EXPANSION,
+    Chunk,
+    DocumentError,
+    parse_document,
+    split_documents,
+)
 from reconciler.source.loading import (
     CACHE_FORMAT,
     LoadResult,
@@ -533,3 +540,24 @@ def test_parallel_parsing_below_the_threshold_when_lowered(
     assert parallel.documents == serial.documents
     assert parallel.findings == serial.findings
     assert len(parallel.findings) == 11
+
+
+# --- valid YAML that must not be refused ------------------------------------------------------
+
+
+def test_merge_key_overridden_by_an_own_key_is_not_a_duplicate() -> None:
+    text = "base: &b {a: 1, b: 1}\nx:\n  <<: *b\n  b: 2\n"
+    assert parse_document(Chunk(1, text))["x"] == {"a": 1, "b": 2}
+
+
+def test_own_keys_repeated_after_a_merge_are_still_duplicates() -> None:
+    text = "base: &b {a: 1}\nx:\n  <<: *b\n  b: 2\n  b: 3\n"
+    with pytest.raises(DocumentError, match="duplicate key 'b'") as caught:
+        parse_document(Chunk(1, text))
+    assert caught.value.line == 5
+
+
+def test_yaml_directive_stays_with_its_document() -> None:
+    chunks = split_documents("%YAML 1.1\n---\na: 1\n---\nb: 2\n")
+    assert [parse_document(c) for c in chunks] == [{"a": 1}, {"b": 2}]
+    assert [c.line for c in chunks] == [1, 4]
