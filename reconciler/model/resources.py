@@ -100,74 +100,62 @@ class Broken:
     raw_spec: Any
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Parsed:
-    resource: Resource[Any] | None
-    broken: Broken | None
-    findings: list[Finding]
+    """What one document gave: a resource, or a broken object and its findings, or nothing."""
+
+    resource: Resource[Any] | None = None
+    broken: Broken | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+_NOTHING = Parsed()
 
 
 def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
     """Validate one document into a resource; other kinds of objects are skipped quietly."""
     body = doc.body
-    origin = Origin(doc.file, doc.index, doc.line)
     if body is None:
-        return Parsed(None, None, [])
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("kind"), str)
-        or not isinstance(body.get("apiVersion"), str)
-    ):
-        return Parsed(
-            None,
-            None,
-            [
-                _schema(
-                    origin,
-                    None,
-                    "not a Kubernetes object: a mapping with apiVersion and kind is expected",
-                )
-            ],
-        )
+        return _NOTHING
+    origin = Origin(doc.file, doc.index, doc.line)
+    if not _is_object(body):
+        message = "not a Kubernetes object: a mapping with apiVersion and kind is expected"
+        return Parsed(findings=(_schema(origin, None, message),))
     api_version, kind = body["apiVersion"], body["kind"]
     if not _reads(api_version, kind):
-        return Parsed(None, None, [])
+        return _NOTHING
     spec_model = _spec_model(api_version, kind)
-    where = {"kind": kind, "file": doc.file, "line": doc.line}
-    if api_version.startswith(ISTIO_GROUP + "/") and spec_model is None:
-        return Parsed(
-            None,
-            None,
-            [
-                _schema(
-                    origin,
-                    "apiVersion",
-                    f"{kind} is not served at {api_version}; use {ISTIO_GROUP}/v1",
-                    **where,
-                )
-            ],
-        )
+    if spec_model is None and api_version.startswith(ISTIO_GROUP + "/"):
+        message = f"{kind} is not served at {api_version}; use {ISTIO_GROUP}/v1"
+        return Parsed(findings=(_schema(origin, "apiVersion", message, kind=kind),))
     try:
         meta = ObjectMeta.model_validate(body.get("metadata") or {}, by_name=False)
     except ValidationError as exc:
-        return Parsed(None, None, _validation_findings(exc, body, ("metadata",), origin, where))
+        return Parsed(findings=_validation_findings(exc, body, "metadata", origin, {"kind": kind}))
     namespace = meta.namespace or default_namespace
-    where.update(namespace=namespace, name=meta.name or None)
+    where = {"kind": kind, "namespace": namespace, "name": meta.name or None}
     if not meta.name:
-        return Parsed(
-            None, None, [_schema(origin, "metadata.name", "metadata.name is required", **where)]
-        )
-    if spec_model is None:
-        return Parsed(
-            Resource(api_version, kind, meta.name, namespace, meta, None, origin), None, []
-        )
-    raw_spec = body.get("spec")
-    try:
-        spec = spec_model.model_validate(raw_spec if raw_spec is not None else {}, by_name=False)
-    except ValidationError as exc:
-        broken = Broken(kind, namespace, meta.name, raw_spec)
-        return Parsed(None, broken, _validation_findings(exc, body, ("spec",), origin, where))
-    return Parsed(Resource(api_version, kind, meta.name, namespace, meta, spec, origin), None, [])
+        message = "metadata.name is required"
+        return Parsed(findings=(_schema(origin, "metadata.name", message, **where),))
+    spec = None
+    if spec_model is not None:
+        raw_spec = body.get("spec")
+        try:
+            spec = spec_model.model_validate({} if raw_spec is None else raw_spec, by_name=False)
+        except ValidationError as exc:
+            return Parsed(
+                broken=Broken(kind, namespace, meta.name, raw_spec),
+                findings=_validation_findings(exc, body, "spec", origin, where),
+            )
+    return Parsed(Resource(api_version, kind, meta.name, namespace, meta, spec, origin))
+
+
+def _is_object(body: Any) -> bool:
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("kind"), str)
+        and isinstance(body.get("apiVersion"), str)
+    )
 
 
 def _reads(api_version: str, kind: str) -> bool:
@@ -191,18 +179,13 @@ def _schema(origin: Origin, field: str | None, message: str, **where: Any) -> Fi
 
 
 def _validation_findings(
-    exc: ValidationError,
-    body: dict[str, Any],
-    prefix: tuple[str, ...],
-    origin: Origin,
-    where: dict[str, Any],
-) -> list[Finding]:
+    exc: ValidationError, body: dict[str, Any], part: str, origin: Origin, where: dict[str, Any]
+) -> tuple[Finding, ...]:
     findings = []
     for error in exc.errors(include_url=False):
-        parts = _data_path(body, [*prefix, *error["loc"]])
-        field = format_path(parts)
+        field = format_path(_data_path(body, [part, *error["loc"]]))
         findings.append(_schema(origin, field, _describe(error, field), **where))
-    return findings
+    return tuple(findings)
 
 
 def _data_path(body: Any, loc: list[Any]) -> list[PathPart]:
