@@ -33,6 +33,8 @@ class Code:
     summary: str
     istio_code: str | None = None
     kiali_code: str | None = None
+    checked_by: str = "python"
+    """Who produces it: ``python`` (the checks), or ``rego`` (only the policy pack)."""
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -163,6 +165,39 @@ CODES: dict[str, Code] = {
         ),
         Code("deprecated", _W, "A field or form that Istio deprecated.", "IST0002"),
         Code(
+            "route-timeout-required",
+            _W,
+            "An HTTP route sets no timeout (Rego guardrail).",
+            checked_by="rego",
+        ),
+        Code(
+            "retries-max",
+            _E,
+            "A route retries more often than the platform allows (Rego guardrail; "
+            "data.meshrc.params.retries_max, default 5).",
+            checked_by="rego",
+        ),
+        Code(
+            "no-fault-injection",
+            _E,
+            "Fault injection in a production namespace (Rego guardrail; "
+            "data.meshrc.params.production_namespaces).",
+            checked_by="rego",
+        ),
+        Code(
+            "no-wildcard-mesh-host",
+            _E,
+            "A VirtualService bound to the mesh claims a wildcard host, taking traffic for "
+            "hosts it does not own (Rego guardrail).",
+            checked_by="rego",
+        ),
+        Code(
+            "dr-tls-disabled",
+            _W,
+            "A DestinationRule turns TLS off (Rego guardrail).",
+            checked_by="rego",
+        ),
+        Code(
             "ineffective-match",
             _I,
             "A match repeats or is covered by an earlier one in the same VirtualService.",
@@ -170,3 +205,6 @@ CODES: dict[str, Code] = {
         ),
     )
 }
+
+
+PYTHON_CODES = frozenset(c.name for c in CODES.values() if c.checked_by == "python")
