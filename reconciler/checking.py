@@ -1,8 +1,9 @@
 """``meshrc check`` as a function: files in, a :class:`Report` out.
 
 The steps, in order: load YAML (parallel, cached) -> validate into a snapshot -> run the
-checks -> drop suppressed findings -> give each finding the line of its field. For a pull
-request, both sides are checked and each head finding is marked new or not.
+Python checks and the Rego policies -> drop suppressed findings -> give each finding the line
+of its field. For a pull request, both sides are checked and each head finding is marked new
+or not.
 
 A report is a pure function of the files' contents, the options and meshrc's own code, so it
 is cached under a hash of the three: checking a tree seen before (the base of a pull request,
@@ -15,23 +16,36 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from reconciler.checks import run_checks
 from reconciler.checks.suppression import IgnoreRule, suppress
 from reconciler.findings import Finding, Report
 from reconciler.memory import gc_paused
 from reconciler.model.snapshot import build_snapshot
+from reconciler.policy.bundle import PolicyBundle
+from reconciler.policy.decisions import to_findings
+from reconciler.policy.engines import Engine
+from reconciler.policy.inputs import build_input
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES, split_documents
 from reconciler.source.loading import LoadResult, SourceFile, load_files
 from reconciler.source.positions import locate
 
 
 @dataclass(frozen=True)
+class Policies:
+    """Rego policies to run, and the engine to run them with."""
+
+    bundle: PolicyBundle
+    engine: Engine
+
+
+@dataclass(frozen=True)
 class CheckOptions:
-    """How to check: what to ignore, defaults for objects, and limits."""
+    """How to check: what to run and ignore, defaults for objects, and limits."""
 
     ignore: Sequence[IgnoreRule] = ()
     default_namespace: str = "default"
@@ -39,7 +53,18 @@ class CheckOptions:
     cache_dir: Path | None = None
     """Root of meshrc's caches: parsed documents by blob id, reports by content hash."""
     workers: int | None = None
-    extra_findings: Sequence[Finding] = field(default_factory=tuple)
+    policies: Policies | None = None
+    only: Literal["python", "rego"] | None = None
+    commit: dict[str, str] | None = None
+    """The checked commit ({id, ref}), given to policies as input.commit."""
+
+    @property
+    def runs_python(self) -> bool:
+        return self.only != "rego"
+
+    @property
+    def runs_rego(self) -> bool:
+        return self.policies is not None and self.only != "python"
 
 
 def check_files(files: list[SourceFile], options: CheckOptions) -> Report:
@@ -58,7 +83,14 @@ def check_files(files: list[SourceFile], options: CheckOptions) -> Report:
 
 
 def _report_path(files: list[SourceFile], options: CheckOptions) -> Path | None:
+    """Where the report of these files and options is cached; None when it must not be.
+
+    Not when policies run on an OPA server: the server is part of the check (it may be down,
+    or hold data of its own), so it is asked every time.
+    """
     if options.cache_dir is None:
+        return None
+    if options.runs_rego and options.policies and options.policies.engine.name == "opa":
         return None
     digest = hashlib.sha256()
     digest.update(_code_fingerprint().encode())
@@ -66,7 +98,9 @@ def _report_path(files: list[SourceFile], options: CheckOptions) -> Path | None:
         sorted((rule.code, rule.target or "") for rule in options.ignore),
         options.default_namespace,
         options.max_file_bytes,
-        [f.model_dump_json() for f in options.extra_findings],
+        options.only,
+        options.policies.bundle.fingerprint() if options.runs_rego and options.policies else None,
+        options.commit if options.runs_rego else None,
     )
     digest.update(json.dumps(settings).encode())
     for source in sorted(files, key=lambda f: f.path):
@@ -99,13 +133,37 @@ def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
     loaded = load_files(files, parse_cache, options.max_file_bytes, options.workers)
     snapshot, schema_findings = build_snapshot(loaded.documents, options.default_namespace)
-    findings = [*loaded.findings, *schema_findings, *run_checks(snapshot)]
-    kept = suppress(findings, snapshot, options.ignore)
+    findings = list(loaded.findings)
+    if options.runs_python:
+        findings += [*schema_findings, *run_checks(snapshot)]
+    if options.runs_rego and options.policies is not None:
+        findings += _policy_findings(loaded, options, options.policies)
+    kept = suppress(_without_repeats(findings), snapshot, options.ignore)
     return Report.build(
         _located(kept, loaded),
         checked_files=loaded.files,
         checked_resources=sum(1 for _ in snapshot.resources()) + len(snapshot.broken),
     )
+
+
+def _policy_findings(
+    loaded: LoadResult, options: CheckOptions, policies: Policies
+) -> list[Finding]:
+    document = build_input(loaded.documents, options.default_namespace, options.commit)
+    return to_findings(policies.engine.evaluate(policies.bundle, document), document)
+
+
+def _without_repeats(findings: list[Finding]) -> list[Finding]:
+    """One finding per code and place: the Rego pack re-states some Python checks (so that
+    teams running only OPA get them too); when both run, the Python finding is kept."""
+    seen: set[tuple[str | None, ...]] = set()
+    kept = []
+    for finding in findings:
+        key = (finding.code, finding.kind, finding.namespace, finding.name, finding.field)
+        if finding.kind is None or key not in seen:
+            seen.add(key)
+            kept.append(finding)
+    return kept
 
 
 def mark_new(head: Report, base: Report) -> Report:

@@ -5,7 +5,8 @@
     ├── SourceError               the desired state could not be read
     │   ├── RepositoryError       a repository could not be opened, cloned or fetched
     │   └── RefNotFoundError      a branch, tag or commit does not exist
-    └── ConfigError               meshrc's own configuration is invalid
+    ├── ConfigError               meshrc's own configuration is invalid
+    └── PolicyError               Rego policies could not be evaluated (fail closed)
 
 Findings about the manifests themselves are never exceptions: they are data
 (:mod:`reconciler.findings`). Exceptions of the libraries underneath (pygit2, OS errors) are
@@ -37,3 +38,10 @@ class RefNotFoundError(SourceError):
 
 class ConfigError(MeshrcError):
     """meshrc's own configuration (meshrc.yaml, options) is invalid."""
+
+
+class PolicyError(MeshrcError):
+    """A policy did not compile, the engine failed or timed out, or a decision was malformed.
+
+    Policies fail closed: a check whose policies could not be evaluated is not a pass.
+    """

@@ -7,6 +7,7 @@ code everywhere or on the resources the glob matches (like ``istioctl analyze -S
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -15,6 +16,8 @@ from reconciler.codes import CODES
 from reconciler.errors import UsageError
 from reconciler.findings import Finding
 from reconciler.model.snapshot import Snapshot
+
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,12 @@ class IgnoreRule:
     target: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> IgnoreRule:
+    def parse(cls, text: str, any_code: bool = False) -> IgnoreRule:
+        """Parse ``CODE[=Kind/ns/name]``; codes outside the catalogue are allowed only with
+        ``any_code`` (the repository brings policies with codes of their own)."""
         code, sep, target = text.partition("=")
         code = code.strip()
-        if code != "*" and code not in CODES:
+        if code != "*" and code not in CODES and not (any_code and _CODE.fullmatch(code)):
             raise UsageError(
                 f"--ignore {text!r}: unknown code {code!r} (known: {', '.join(sorted(CODES))})"
             )

@@ -4,35 +4,40 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import click
+import yaml
 
-from reconciler.checking import CheckOptions, check_files, mark_new
+from reconciler.checking import CheckOptions, Policies, check_files, mark_new
 from reconciler.checks.suppression import IgnoreRule
 from reconciler.codes import Severity
+from reconciler.config import CONFIG_FILE, RepoConfig, parse_config
 from reconciler.errors import UsageError
 from reconciler.findings import Report
 from reconciler.output import FORMATS, formats_help, get_writer
 from reconciler.output.context import OutputContext
+from reconciler.policy.bundle import PolicyFolder, builtin_folder, load_bundle
+from reconciler.policy.engines import (
+    DEFAULT_TIMEOUT,
+    EmbeddedEngine,
+    Engine,
+    OpaServerEngine,
+    managed_opa,
+)
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES
-from reconciler.source.git import Credentials, GitSource, open_source
-from reconciler.source.loading import CONFIG_FILE, SourceFile, directory_files, is_manifest_path
+from reconciler.source.git import Credentials, open_source
+from reconciler.source.trees import CommitTree, FolderTree, Tree
 
 FAIL_ON = ["error", "warning", "info", "none"]
 _SIZE_UNITS = {
-    "": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1024**3,
-}
+    "": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gib": 1024**3,
+}  # fmt: skip
 
 EPILOG = (
     "\b\nOutput formats (-o):\n"
@@ -43,21 +48,29 @@ EPILOG = (
 Exit codes:
   0  nothing at or above --fail-on
   1  findings at or above --fail-on (with --fail-on-new: new ones only)
-  2  could not check (bad arguments, unreadable repository or ref)
+  2  could not check (bad arguments, unreadable repository or ref, a policy
+     that does not compile, an OPA server that is down or too slow)
 The exit code is the same whatever the output format.
 
 \b
 Examples:
-  meshrc check repo-template/mesh
+  meshrc check repo-template
   meshrc check --repo https://git.example.com/mesh.git --ref v1.4 --path mesh
   meshrc check --base origin/main --head HEAD --fail-on-new -o github
   meshrc check ./mesh --ignore subset-without-labels \\
       --ignore 'host-not-found=VirtualService/legacy-*/*'
+  meshrc check ./mesh --policy ./team-policies --param retries_max=3
+  meshrc check ./mesh --policy-engine opa --opa-url http://127.0.0.1:8181
 
 \b
-Credentials for remote repositories come from the environment, never from arguments:
+Rego policies: meshrc's own pack always runs (unless --no-builtin-policies), then the
+folders in meshrc.yaml's `policies:` and each --policy. The embedded engine (regorus) needs
+no server; --policy-engine opa uses --opa-url, or starts `opa run --server` from PATH.
+
+\b
+Secrets come from the environment, never from arguments:
   MESHRC_GIT_TOKEN (or _FILE), MESHRC_GIT_USERNAME, MESHRC_GIT_PASSWORD (or _FILE),
-  MESHRC_GIT_SSH_KEY, MESHRC_GIT_SSH_PASSPHRASE.
+  MESHRC_GIT_SSH_KEY, MESHRC_GIT_SSH_PASSPHRASE, MESHRC_OPA_TOKEN.
 
 `meshrc codes` lists every finding code with its severity and Istio/Kiali code.
 """
@@ -71,6 +84,21 @@ def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int
     if not digits.isdigit() or unit not in _SIZE_UNITS:
         raise click.BadParameter(f"{value!r} is not a size such as 5MiB or 200000")
     return int(digits) * _SIZE_UNITS[unit]
+
+
+def _parse_params(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for text in values:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE")
+        try:
+            params[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{text!r}: the value is not a YAML value") from None
+    return params
 
 
 def _default_cache_dir() -> Path:
@@ -87,12 +115,12 @@ def _default_cache_dir() -> Path:
     metavar="URL|PATH",
     help="Read manifests from this Git repository at --ref instead of a folder.",
 )
-@click.option("--ref", metavar="REF", help="Branch, tag or commit to check (default HEAD).")
+@click.option("--ref", metavar="REF", help="Branch, tag, commit or HEAD~1 (default HEAD).")
 @click.option(
     "--path",
     "subdir",
     metavar="SUBDIR",
-    help="Only the manifests under this folder of the repository.",
+    help="Only the manifests under this folder (default: meshrc.yaml's paths).",
 )
 @click.option(
     "--base",
@@ -103,9 +131,8 @@ def _default_cache_dir() -> Path:
 @click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON),
-    default="error",
-    show_default=True,
-    help="Lowest severity that makes the check fail (exit 1); none never fails.",
+    help="Lowest severity that fails the check (exit 1); none never fails. "
+    "[default: meshrc.yaml's failOn, else error]",
 )
 @click.option(
     "--fail-on-new", is_flag=True, help="With --base: fail only on findings the head introduces."
@@ -117,7 +144,7 @@ def _default_cache_dir() -> Path:
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="Output format.\n\n" + formats_help(),
+    help="Output format (see the list below).",
 )
 @click.option(
     "--ignore",
@@ -127,11 +154,49 @@ def _default_cache_dir() -> Path:
     help="Drop findings of CODE (on resources matching the glob). Repeatable.",
 )
 @click.option(
+    "--only",
+    type=click.Choice(["python", "rego"]),
+    help="Run only the Python checks, or only the Rego policies.",
+)
+@click.option(
+    "--policy",
+    "policy_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="A folder of Rego policies (and data files). Repeatable.",
+)
+@click.option("--no-builtin-policies", is_flag=True, help="Do not run meshrc's own Rego pack.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    callback=_parse_params,
+    metavar="KEY=VALUE",
+    help="A policy parameter (data.meshrc.params.KEY). Repeatable.",
+)
+@click.option(
+    "--policy-engine",
+    type=click.Choice(["auto", "opa", "embedded"]),
+    default="auto",
+    show_default=True,
+    help="auto: OPA when --opa-url is set, else embedded.",
+)
+@click.option("--opa-url", metavar="URL", help="A running OPA server (token: MESHRC_OPA_TOKEN).")
+@click.option(
+    "--policy-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long OPA may take to answer.",
+)
+@click.option(
     "--namespace", default="default", show_default=True, help="Namespace of objects that name none."
 )
 @click.option(
     "--max-file-size",
-    default=str(DEFAULT_MAX_FILE_BYTES),
+    default=f"{DEFAULT_MAX_FILE_BYTES // 2**20}MiB",
     callback=_parse_size,
     show_default=True,
     help="Larger files are reported, not parsed (e.g. 20MiB).",
@@ -139,7 +204,7 @@ def _default_cache_dir() -> Path:
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
-    help="Cache of parsed files and cloned repositories "
+    help="Cache of parses, reports and cloned repositories "
     "[default: $MESHRC_CACHE_DIR or ~/.cache/meshrc].",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached parses and reports.")
@@ -157,69 +222,142 @@ def check(
     subdir: str | None,
     base: str | None,
     head: str | None,
-    fail_on: str,
+    fail_on: str | None,
     fail_on_new: bool,
     output_format: str,
     ignores: tuple[str, ...],
+    only: Literal["python", "rego"] | None,
+    policy_dirs: tuple[Path, ...],
+    no_builtin_policies: bool,
+    params: dict[str, Any],
+    policy_engine: str,
+    opa_url: str | None,
+    policy_timeout: float,
     namespace: str,
     max_file_size: int,
     cache_dir: Path | None,
     no_cache: bool,
     color: str,
 ) -> None:
-    """Check Istio routing manifests; report findings with file and line.
+    """Check Istio routing manifests with Python checks and Rego policies; report findings
+    with file and line.
 
-    PATH is a folder (or file) of manifests. With --repo, or with --base/--head, the
-    manifests are read from Git at a commit instead, without a checkout.
+    PATH is a folder (or one file) of manifests; its meshrc.yaml, if any, is read. With --repo,
+    or with --base/--head, the manifests are read from Git at a commit instead, without a
+    checkout, and the meshrc.yaml of that commit is read.
     """
-    cache = cache_dir or _default_cache_dir()
-    options = CheckOptions(
-        ignore=[IgnoreRule.parse(text) for text in ignores],
-        default_namespace=namespace,
-        max_file_bytes=max_file_size,
-        cache_dir=None if no_cache else cache,
-    )
     if fail_on_new and not base:
         raise UsageError("--fail-on-new needs --base (the commit to compare with)")
+    cache = cache_dir or _default_cache_dir()
     git_location = repo or (str(path) if path and (base or head or ref) else None)
     if git_location is None and (base or head or ref):
         git_location = "."
     base_id = head_id = None
-    if git_location is None:
-        root = path or Path(".")
-        if not root.exists():
-            raise UsageError(f"{root} does not exist")
-        if subdir:
-            root = root / subdir
-        prefix = "" if str(path or ".") in (".", "./") else root.as_posix().rstrip("/") + "/"
-        report = check_files(directory_files(root, prefix), options)
-    else:
-        _progress(f"Reading {git_location}")
-        with open_source(git_location, cache / "git", Credentials.from_env()) as source:
-            head_id = source.resolve(head or ref or "HEAD")
-            report = check_files(_commit_files(source, head_id, subdir), options)
-            if base:
-                base_id = source.resolve(base)
-                report = mark_new(
-                    report, check_files(_commit_files(source, base_id, subdir), options)
+    with _engine(policy_engine, opa_url, policy_timeout) as engine:
+        if git_location is None:
+            tree: Tree = FolderTree(path or Path("."))
+            plan = _Plan.of(tree, subdir, policy_dirs, no_builtin_policies, params)
+            options = plan.options(
+                ignores, only, engine, namespace, max_file_size, cache, no_cache, commit=None
+            )
+            report = check_files(tree.manifests(plan.paths), options)
+        else:
+            _progress(f"Reading {git_location}")
+            with open_source(git_location, cache / "git", Credentials.from_env()) as source:
+                head_id = source.resolve(head or ref or "HEAD")
+                head_tree = CommitTree(source, head_id)
+                plan = _Plan.of(head_tree, subdir, policy_dirs, no_builtin_policies, params)
+                options = plan.options(
+                    ignores,
+                    only,
+                    engine,
+                    namespace,
+                    max_file_size,
+                    cache,
+                    no_cache,
+                    commit={"id": head_id, "ref": head or ref or "HEAD"},
                 )
-    _write(report, output_format, color, fail_on, base_id, head_id)
-    threshold = None if fail_on == "none" else Severity(fail_on)
-    code = report.exit_code(threshold, only_new=fail_on_new) if threshold else 0
+                _progress(f"Checking {head_id[:12]}")
+                report = check_files(head_tree.manifests(plan.paths), options)
+                if base:
+                    base_id = source.resolve(base)
+                    _progress(f"Checking base {base_id[:12]}")
+                    base_files = CommitTree(source, base_id).manifests(plan.paths)
+                    report = mark_new(report, check_files(base_files, options))
+    threshold = fail_on or plan.config.fail_on or "error"
+    _write(report, output_format, color, threshold, base_id, head_id)
+    code = 0 if threshold == "none" else report.exit_code(Severity(threshold), fail_on_new)
     sys.exit(int(code))
 
 
-def _commit_files(source: GitSource, commit: str, subdir: str | None) -> list[SourceFile]:
-    _progress(f"Checking {commit[:12]}")
-    return [
-        SourceFile(f.path, f.blob_id, f.size, _reader(source, f.blob_id))
-        for f in source.files(commit, subdir)
-        if is_manifest_path(f.path)
-    ]
+@dataclass(frozen=True)
+class _Plan:
+    """What to check in a tree: its meshrc.yaml, the manifest paths, and the policy folders."""
+
+    config: RepoConfig
+    paths: list[str]
+    folders: list[PolicyFolder]
+    params: dict[str, Any]
+    own_policies: bool
+    """The repository or the user brings policies, so codes outside the catalogue exist."""
+
+    @classmethod
+    def of(
+        cls,
+        tree: Tree,
+        subdir: str | None,
+        policy_dirs: tuple[Path, ...],
+        no_builtin: bool,
+        params: dict[str, Any],
+    ) -> _Plan:
+        config = parse_config(tree.read(CONFIG_FILE))
+        folders = [] if no_builtin else [builtin_folder()]
+        folders += [PolicyFolder(p, tree.files_under(p)) for p in config.policies]
+        folders += [PolicyFolder.from_disk(p) for p in policy_dirs]
+        paths = [subdir] if subdir else config.paths
+        own = bool(config.policies or policy_dirs)
+        return cls(config, paths, folders, {**config.params, **params}, own)
+
+    def options(
+        self,
+        ignores: tuple[str, ...],
+        only: Literal["python", "rego"] | None,
+        engine: Engine,
+        namespace: str,
+        max_file_size: int,
+        cache: Path,
+        no_cache: bool,
+        commit: dict[str, str] | None,
+    ) -> CheckOptions:
+        rules = [
+            IgnoreRule.parse(text, any_code=self.own_policies)
+            for text in (*self.config.ignore, *ignores)
+        ]
+        bundle = load_bundle(self.folders, self.params)
+        return CheckOptions(
+            ignore=rules,
+            default_namespace=namespace,
+            max_file_bytes=max_file_size,
+            cache_dir=None if no_cache else cache,
+            policies=Policies(bundle, engine) if bundle.modules else None,
+            only=only,
+            commit=commit,
+        )
 
 
-def _reader(source: GitSource, blob_id: str) -> Callable[[], bytes]:
-    return lambda: source.read(blob_id)
+@contextmanager
+def _engine(kind: str, opa_url: str | None, timeout: float) -> Iterator[Engine]:
+    """The Rego engine: OPA at --opa-url, a managed ``opa run --server``, or regorus."""
+    token = os.environ.get("MESHRC_OPA_TOKEN") or None
+    if opa_url and kind in ("auto", "opa"):
+        yield OpaServerEngine(opa_url, token, timeout)
+    elif kind == "opa":
+        with managed_opa() as url:
+            yield OpaServerEngine(url, None, timeout)
+    else:
+        if opa_url:
+            raise UsageError("--opa-url needs --policy-engine opa or auto")
+        yield EmbeddedEngine()
 
 
 def _progress(message: str) -> None:

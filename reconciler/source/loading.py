@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from reconciler.config import CONFIG_FILE
 from reconciler.findings import Finding
 from reconciler.memory import gc_paused
 from reconciler.source.documents import (
@@ -79,9 +80,6 @@ class LoadResult:
 def git_blob_id(data: bytes) -> str:
     """The id Git gives these bytes as a blob, so directory trees share the Git cache."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-CONFIG_FILE = "meshrc.yaml"
 
 
 def is_manifest_path(path: str) -> bool:
