@@ -154,16 +154,16 @@ def _policy_findings(
 
 
 def _without_repeats(findings: list[Finding]) -> list[Finding]:
-    """One finding per code and place: the Rego pack re-states some Python checks (so that
-    teams running only OPA get them too); when both run, the Python finding is kept."""
-    seen: set[tuple[str | None, ...]] = set()
-    kept = []
-    for finding in findings:
-        key = (finding.code, finding.kind, finding.namespace, finding.name, finding.field)
-        if finding.kind is None or key not in seen:
-            seen.add(key)
-            kept.append(finding)
-    return kept
+    """Drop a Rego finding that repeats a Python finding (same code, resource and field): the
+    Rego pack re-states some Python checks (so that teams running only OPA get them too); when
+    both run, the Python finding is kept. Findings of one side are never merged with each
+    other: two findings of one check on one field may differ in what they say."""
+
+    def key(finding: Finding) -> tuple[str | None, ...]:
+        return (finding.code, finding.kind, finding.namespace, finding.name, finding.field)
+
+    python = {key(f) for f in findings if f.source == "python" and f.kind is not None}
+    return [f for f in findings if f.source == "python" or f.kind is None or key(f) not in python]
 
 
 def mark_new(head: Report, base: Report) -> Report:

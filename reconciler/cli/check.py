@@ -310,9 +310,9 @@ class _Plan:
         no_builtin: bool,
         params: dict[str, Any],
     ) -> _Plan:
-        config = parse_config(tree.read(CONFIG_FILE))
+        config = parse_config(tree.read(CONFIG_FILE), tree.shown(CONFIG_FILE))
         folders = [] if no_builtin else [builtin_folder()]
-        folders += [PolicyFolder(p, tree.files_under(p)) for p in config.policies]
+        folders += [PolicyFolder(tree.shown(p), tree.files_under(p)) for p in config.policies]
         folders += [PolicyFolder.from_disk(p) for p in policy_dirs]
         paths = [subdir] if subdir else config.paths
         own = bool(config.policies or policy_dirs)
@@ -334,6 +334,8 @@ class _Plan:
             for text in (*self.config.ignore, *ignores)
         ]
         bundle = load_bundle(self.folders, self.params)
+        if only == "rego" and not bundle.modules:
+            raise UsageError("--only rego, but there are no Rego policies to run")
         return CheckOptions(
             ignore=rules,
             default_namespace=namespace,

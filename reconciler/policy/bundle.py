@@ -1,8 +1,9 @@
 """Policy bundles: the Rego modules and data of one or more policy folders.
 
 A folder holds ``*.rego`` modules (``*_test.rego`` are unit tests for ``opa test`` and are not
-loaded) and optional ``data.json`` / ``data.yaml`` files, merged into ``data``. Parameters go
-to ``data.meshrc.params``. meshrc's own pack ships with the package.
+loaded) and optional ``data.json`` / ``data.yaml`` files, merged into ``data`` where ``opa test``
+and ``opa run`` put them: at the root for the folder's own, under ``data.a.b`` for ``a/b/``'s.
+Parameters go to ``data.meshrc.params``. meshrc's own pack ships with the package.
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ def load_bundle(folders: list[PolicyFolder], params: dict[str, Any] | None = Non
             if name.endswith(".rego"):
                 modules[shown] = text
             else:
-                _merge(data, _parse_data(text, shown))
+                value: dict[str, Any] = _parse_data(text, shown)
+                for part in reversed(PurePosixPath(rel).parent.parts):
+                    value = {part: value}  # as OPA loads it: data.json in a/b/ is data.a.b
+                _merge(data, value)
     if params:
         _merge(data, {"meshrc": {"params": params}})
     return PolicyBundle(modules, data)

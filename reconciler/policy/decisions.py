@@ -40,8 +40,12 @@ class _Locator:
         self._resources = document.get("resources") or []
 
     def __call__(self, kind: Any, namespace: Any, name: Any) -> dict[str, Any]:
+        if not all(isinstance(v, str) for v in (kind, name)) or not isinstance(
+            namespace, str | None
+        ):
+            return {}
         position = self._index.get(kind, {}).get(namespace or "", {}).get(name)
-        if not isinstance(position, int):
+        if not isinstance(position, int) or not 0 <= position < len(self._resources):
             return {}
         source = self._resources[position].get("source") or {}
         return {"file": source.get("file"), "line": source.get("line")}

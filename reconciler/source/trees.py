@@ -30,6 +30,10 @@ class Tree(Protocol):
         """Every file below a folder, by path relative to that folder."""
         ...
 
+    def shown(self, path: str) -> str:
+        """How messages name ``path`` (a path relative to the root), so a user finds it."""
+        ...
+
 
 class FolderTree:
     """A folder on disk; paths are shown as given on the command line (``mesh/a.yaml``)."""
@@ -55,6 +59,9 @@ class FolderTree:
     def read(self, path: str) -> bytes | None:
         file = self.root / _relative(path)
         return file.read_bytes() if self.root.is_dir() and file.is_file() else None
+
+    def shown(self, path: str) -> str:
+        return self._prefix + _relative(path)
 
     def files_under(self, path: str) -> dict[str, bytes]:
         folder = self.root / _relative(path)
@@ -93,6 +100,9 @@ class CommitTree:
             if f.path == wanted:
                 return self.source.read(f.blob_id)
         return None
+
+    def shown(self, path: str) -> str:
+        return f"{self.commit[:12]}:{_relative(path)}"
 
     def files_under(self, path: str) -> dict[str, bytes]:
         folder = _relative(path)

@@ -92,10 +92,12 @@ spec:
         - destination:
             host: reviews
             subset: v1
+      timeout: 5s
 """
 
 BASE: dict[str, str] = {"shop/services.yaml": SERVICES, "shop/routes.yaml": ROUTES}
-"""A clean mesh: 2 files, 4 resources (2 Services, a DestinationRule, a VirtualService)."""
+"""A clean mesh: 2 files, 4 resources (2 Services, a DestinationRule, a VirtualService).
+Every http route sets a timeout, as meshrc's Rego pack requires (route-timeout-required)."""
 
 # A mesh VirtualService routing to a subset no DestinationRule defines: one error.
 MISSING_SUBSET = """\
@@ -112,6 +114,7 @@ spec:
         - destination:
             host: reviews
             subset: v9
+      timeout: 5s
 """
 
 # A DestinationRule subset without labels: one warning.
@@ -144,6 +147,7 @@ spec:
       route:
         - destination:
             host: reviews
+      timeout: 5s
     - match:
         - uri:
             prefix: /b
@@ -152,6 +156,7 @@ spec:
       route:
         - destination:
             host: productpage
+      timeout: 5s
 """
 
 

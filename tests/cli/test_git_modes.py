@@ -37,6 +37,7 @@ spec:
             host: reviews
             subset: v9
           weight: 100
+      timeout: 5s
 """
 
 
