@@ -6,7 +6,7 @@ For each service ``i`` (named ``svc<i>``, in namespace ``team-<i % 50>``) five d
 * two Deployments, versions ``v1`` and ``v2`` (pod labels ``app`` and ``version``);
 * a DestinationRule with a connection pool and the subsets ``v1`` and ``v2``;
 * a VirtualService: requests with the header ``x-canary: "true"`` go to ``v2``, the rest is
-  split 80/20 between ``v1`` and ``v2``, with a timeout.
+  split 80/20 between ``v1`` and ``v2``; every rule sets a timeout.
 
 Every host, subset, port, selector and weight is consistent, so a correct checker reports
 nothing. 10,000 services give 50,000 documents and about 17 MB of YAML (1.7 KB a service).
@@ -123,6 +123,7 @@ spec:
     - destination:
         host: {name}
         subset: v2
+    timeout: {timeout}s
   - route:
     - destination:
         host: {name}

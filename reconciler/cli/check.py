@@ -355,7 +355,7 @@ def _engine(kind: str, opa_url: str | None, timeout: float) -> Iterator[Engine]:
         yield OpaServerEngine(opa_url, token, timeout)
     elif kind == "opa":
         with managed_opa() as url:
-            yield OpaServerEngine(url, None, timeout)
+            yield OpaServerEngine(url, None, timeout, clean_up=False)
     else:
         if opa_url:
             raise UsageError("--opa-url needs --policy-engine opa or auto")

@@ -527,3 +527,21 @@ def test_the_report_cache_follows_policies_and_params(tmp_path: Path, mesh: Path
     write_tree(team, {"fqdn.rego": FQDN.replace("is not fully qualified", "is short")})
     assert run() == ["host reviews is short"]
     assert list((cache / "reports").iterdir())  # the cache was used
+
+
+def test_pull_request_mode_on_a_managed_opa_matches_embedded(
+    tmp_path: Path, opa_binary: Path
+) -> None:
+    """Base and head are evaluated on one server meshrc started: the bundle is loaded once and
+    stays resident for the second query; the result equals the embedded engine's."""
+    repo = new_repo(tmp_path / "repo")
+    repo.commit({**BASE, "meshrc.yaml": CONFIG, "team-policies/fqdn.rego": FQDN}, "base")
+    repo.commit({"shop/mobile.yaml": MISSING_SUBSET.format(name="mobile")}, "head")
+    args = ("--repo", repo.path, "--base", "HEAD~1", "--head", "HEAD", "-o", "json", "--no-cache")
+    embedded = check(*args, "--policy-engine", "embedded")
+    on_opa = check(*args, "--policy-engine", "opa", env={"MESHRC_OPA_BINARY": str(opa_binary)})
+    assert embedded.exit_code == on_opa.exit_code == 1, on_opa.output
+    assert findings_of(embedded) == findings_of(on_opa)
+    marked = {(f["code"], f["name"], f["new"]) for f in findings_of(on_opa)}
+    assert ("subset-not-found", "mobile", True) in marked
+    assert any(not new for _, _, new in marked)  # the base's own finding is not new
