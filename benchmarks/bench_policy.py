@@ -182,13 +182,13 @@ def _timed_query_rule(
 
 @contextmanager
 def instrumented() -> Iterator[None]:
-    regorus.Engine = _TimedRegorus  # type: ignore[misc]
-    OpaClient.query_rule = _timed_query_rule  # type: ignore[method-assign]
+    regorus.Engine = _TimedRegorus
+    OpaClient.query_rule = _timed_query_rule
     try:
         yield
     finally:
-        regorus.Engine = _REGORUS_ENGINE  # type: ignore[misc]
-        OpaClient.query_rule = _QUERY_RULE  # type: ignore[method-assign]
+        regorus.Engine = _REGORUS_ENGINE
+        OpaClient.query_rule = _QUERY_RULE
 
 
 def one_check(engine: Engine, bundle: PolicyBundle, documents: list[Any]) -> Run:
@@ -226,7 +226,7 @@ def find_opa(explicit: str | None) -> str | None:
     if explicit:
         return explicit
     try:
-        from testbins import OPA  # tests/testbins.py: MESHRC_OPA_BINARY, else the cached build
+        from testbins import OPA  # type: ignore[import-not-found]  # tests/testbins.py
 
         found = OPA.find()
         if found:
