@@ -27,9 +27,8 @@ from reconciler.findings import Finding, Report
 from reconciler.memory import gc_paused
 from reconciler.model.snapshot import build_snapshot
 from reconciler.policy.bundle import PolicyBundle
-from reconciler.policy.decisions import to_findings
 from reconciler.policy.engines import Engine
-from reconciler.policy.inputs import build_input
+from reconciler.policy.evaluating import PolicyJob, evaluating
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES, split_documents
 from reconciler.source.loading import LoadResult, SourceFile, load_files
 from reconciler.source.positions import locate
@@ -132,12 +131,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
     loaded = load_files(files, parse_cache, options.max_file_bytes, options.workers)
-    snapshot, schema_findings = build_snapshot(loaded.documents, options.default_namespace)
-    findings = list(loaded.findings)
-    if options.runs_python:
-        findings += [*schema_findings, *run_checks(snapshot)]
-    if options.runs_rego and options.policies is not None:
-        findings += _policy_findings(loaded, options, options.policies)
+    with evaluating(_policy_job(loaded, options)) as policy_findings:
+        snapshot, schema_findings = build_snapshot(loaded.documents, options.default_namespace)
+        findings = list(loaded.findings)
+        if options.runs_python:
+            findings += [*schema_findings, *run_checks(snapshot)]
+        findings += policy_findings()
     kept = suppress(_without_repeats(findings), snapshot, options.ignore)
     return Report.build(
         _located(kept, loaded),
@@ -146,11 +145,18 @@ def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     )
 
 
-def _policy_findings(
-    loaded: LoadResult, options: CheckOptions, policies: Policies
-) -> list[Finding]:
-    document = build_input(loaded.documents, options.default_namespace, options.commit)
-    return to_findings(policies.engine.evaluate(policies.bundle, document), document)
+def _policy_job(loaded: LoadResult, options: CheckOptions) -> PolicyJob | None:
+    """The Rego evaluation of this check, if policies run."""
+    if not options.runs_rego or options.policies is None:
+        return None
+    policies = options.policies
+    return PolicyJob(
+        loaded.documents,
+        policies.bundle,
+        policies.engine,
+        options.default_namespace,
+        options.commit,
+    )
 
 
 def _without_repeats(findings: list[Finding]) -> list[Finding]:

@@ -155,6 +155,8 @@ def _append_chunk(chunks: list[Chunk], text: str, line: int) -> None:
 
 
 def _only_directives(text: str) -> bool:
+    if "%" not in text:  # the common case, decided without looking at every line
+        return False
     lines = [raw.strip() for raw in text.splitlines() if _is_content(raw)]
     return bool(lines) and all(line.startswith("%") for line in lines)
 

@@ -9,10 +9,8 @@ their files the way Git does.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import pickle
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 from reconciler.config import CONFIG_FILE
 from reconciler.findings import Finding
 from reconciler.memory import gc_paused
+from reconciler.processes import fork_is_safe, worker_context
 from reconciler.source.documents import (
     DEFAULT_MAX_FILE_BYTES,
     YAML_SUFFIXES,
@@ -274,10 +273,10 @@ def _parse_in_parallel(flat: list[Chunk], count: int, total: int) -> list[Parsed
     here and half in one worker beats two workers and a waiting parent by a third.
     """
     bounds = _split_even(flat, count, total)
-    fork = _single_threaded()
+    fork = fork_is_safe()
     global _INHERITED
     _INHERITED = flat if fork else []
-    context = multiprocessing.get_context("fork" if fork else "spawn")
+    context = worker_context(fork)
     try:
         with ProcessPoolExecutor(max_workers=count - 1, mp_context=context) as pool:
             futures = [
@@ -312,11 +311,6 @@ def _split_even(chunks: list[Chunk], parts: int, total: int) -> list[tuple[int, 
     while len(bounds) < parts:
         bounds.insert(0, (0, 0))
     return bounds
-
-
-def _single_threaded() -> bool:
-    """fork is safe (and much faster to start than spawn) only without other threads."""
-    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _parse_chunks(chunks: list[Chunk]) -> list[ParsedChunk]:
