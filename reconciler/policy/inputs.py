@@ -1,13 +1,17 @@
 """The input document every policy sees: the whole snapshot at once, built once per check.
 
-    input.resources[i]   every Kubernetes object of the snapshot as written (apiVersion,
-                         kind, metadata with the namespace filled in, spec, ...) plus
+    input.resources[i]   every Kubernetes object of the snapshot as written: apiVersion,
+                         kind, metadata (the namespace filled in), spec, and
                          source: {file, line}
     input.index          {kind: {namespace: {name: i}}}: positions in input.resources
                          (cluster-scoped kinds under the namespace "")
     input.commit         {id, ref} of the checked commit, or null for a folder
 
 Policies read their parameters from ``data.meshrc.params``.
+
+Only those keys are sent: a Secret's ``data`` or ``stringData`` (or a ConfigMap's) never
+leaves meshrc for a policy engine, which may be a remote OPA server; nor do
+``metadata.managedFields`` and kubectl's last-applied annotation, which copy the object.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from reconciler.source.loading import Document
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CLUSTER_SCOPED = frozenset(
     {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 )
@@ -40,12 +45,23 @@ def build_input(
             continue
         metadata = body.get("metadata")
         metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        metadata.pop("managedFields", None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
         namespace = metadata.get("namespace")
         if body["kind"] in CLUSTER_SCOPED:
             namespace = ""
         elif not isinstance(namespace, str) or not namespace:
             metadata["namespace"] = namespace = default_namespace
-        resource = {**body, "metadata": metadata, "source": {"file": doc.file, "line": doc.line}}
+        resource = {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "metadata": metadata,
+            "source": {"file": doc.file, "line": doc.line},
+        }
+        if "spec" in body:
+            resource["spec"] = body["spec"]
         name = metadata.get("name")
         if isinstance(name, str):
             by_namespace = index.setdefault(body["kind"], {}).setdefault(namespace, {})
