@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +29,7 @@ from reconciler.policy.bundle import PolicyBundle
 from reconciler.policy.engines import Engine
 from reconciler.policy.evaluating import PolicyJob, evaluating
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES, split_documents
-from reconciler.source.loading import LoadResult, SourceFile, load_files
+from reconciler.source.loading import LoadResult, SourceFile, load_files, write_atomically
 from reconciler.source.positions import locate
 
 
@@ -77,7 +76,7 @@ def check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     with gc_paused():
         report = _check_files(files, options)
     if cached is not None:
-        _write_atomically(cached, report.model_dump_json().encode())
+        write_atomically(cached, report.model_dump_json().encode())
     return report
 
 
@@ -116,16 +115,6 @@ def _code_fingerprint() -> str:
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError:
-        pass  # the cache is an optimisation; a read-only disk must not fail a check
 
 
 def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:

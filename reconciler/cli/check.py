@@ -253,30 +253,24 @@ def check(
     if git_location is None and (base or head or ref):
         git_location = "."
     base_id = head_id = None
+    choices = _Choices(
+        ignores, only, policy_dirs, no_builtin_policies, params, namespace, max_file_size,
+        None if no_cache else cache,
+    )  # fmt: skip
     with _engine(policy_engine, opa_url, policy_timeout) as engine:
         if git_location is None:
             tree: Tree = FolderTree(path or Path("."))
-            plan = _Plan.of(tree, subdir, policy_dirs, no_builtin_policies, params)
-            options = plan.options(
-                ignores, only, engine, namespace, max_file_size, cache, no_cache, commit=None
-            )
+            plan = _Plan.of(tree, subdir, choices)
+            options = plan.options(choices, engine, commit=None)
             report = check_files(tree.manifests(plan.paths), options)
         else:
             _progress(f"Reading {git_location}")
             with open_source(git_location, cache / "git", Credentials.from_env()) as source:
                 head_id = source.resolve(head or ref or "HEAD")
                 head_tree = CommitTree(source, head_id)
-                plan = _Plan.of(head_tree, subdir, policy_dirs, no_builtin_policies, params)
-                options = plan.options(
-                    ignores,
-                    only,
-                    engine,
-                    namespace,
-                    max_file_size,
-                    cache,
-                    no_cache,
-                    commit={"id": head_id, "ref": head or ref or "HEAD"},
-                )
+                plan = _Plan.of(head_tree, subdir, choices)
+                commit = {"id": head_id, "ref": head or ref or "HEAD"}
+                options = plan.options(choices, engine, commit)
                 _progress(f"Checking {head_id[:12]}")
                 report = check_files(head_tree.manifests(plan.paths), options)
                 if base:
@@ -291,6 +285,20 @@ def check(
 
 
 @dataclass(frozen=True)
+class _Choices:
+    """What the command line asks for, whatever the tree."""
+
+    ignores: tuple[str, ...]
+    only: Literal["python", "rego"] | None
+    policy_dirs: tuple[Path, ...]
+    no_builtin_policies: bool
+    params: dict[str, Any]
+    namespace: str
+    max_file_size: int
+    cache_dir: Path | None
+
+
+@dataclass(frozen=True)
 class _Plan:
     """What to check in a tree: its meshrc.yaml, the manifest paths, and the policy folders."""
 
@@ -302,47 +310,32 @@ class _Plan:
     """The repository or the user brings policies, so codes outside the catalogue exist."""
 
     @classmethod
-    def of(
-        cls,
-        tree: Tree,
-        subdir: str | None,
-        policy_dirs: tuple[Path, ...],
-        no_builtin: bool,
-        params: dict[str, Any],
-    ) -> _Plan:
+    def of(cls, tree: Tree, subdir: str | None, choices: _Choices) -> _Plan:
         config = parse_config(tree.read(CONFIG_FILE), tree.shown(CONFIG_FILE))
-        folders = [] if no_builtin else [builtin_folder()]
+        folders = [] if choices.no_builtin_policies else [builtin_folder()]
         folders += [PolicyFolder(tree.shown(p), tree.files_under(p)) for p in config.policies]
-        folders += [PolicyFolder.from_disk(p) for p in policy_dirs]
+        folders += [PolicyFolder.from_disk(p) for p in choices.policy_dirs]
         paths = [subdir] if subdir else config.paths
-        own = bool(config.policies or policy_dirs)
-        return cls(config, paths, folders, {**config.params, **params}, own)
+        own = bool(config.policies or choices.policy_dirs)
+        return cls(config, paths, folders, {**config.params, **choices.params}, own)
 
     def options(
-        self,
-        ignores: tuple[str, ...],
-        only: Literal["python", "rego"] | None,
-        engine: Engine,
-        namespace: str,
-        max_file_size: int,
-        cache: Path,
-        no_cache: bool,
-        commit: dict[str, str] | None,
+        self, choices: _Choices, engine: Engine, commit: dict[str, str] | None
     ) -> CheckOptions:
         rules = [
             IgnoreRule.parse(text, any_code=self.own_policies)
-            for text in (*self.config.ignore, *ignores)
+            for text in (*self.config.ignore, *choices.ignores)
         ]
         bundle = load_bundle(self.folders, self.params)
-        if only == "rego" and not bundle.modules:
+        if choices.only == "rego" and not bundle.modules:
             raise UsageError("--only rego, but there are no Rego policies to run")
         return CheckOptions(
             ignore=rules,
-            default_namespace=namespace,
-            max_file_bytes=max_file_size,
-            cache_dir=None if no_cache else cache,
+            default_namespace=choices.namespace,
+            max_file_bytes=choices.max_file_size,
+            cache_dir=choices.cache_dir,
             policies=Policies(bundle, engine) if bundle.modules else None,
-            only=only,
+            only=choices.only,
             commit=commit,
         )
 

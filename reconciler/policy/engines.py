@@ -163,13 +163,12 @@ class OpaServerEngine:
         loaded: list[str] = []
         written: list[str] = []
         fingerprint = bundle.fingerprint()
-        resident = self._resident is not None and self._resident[0] == fingerprint
         try:
-            if resident and self._resident is not None:
+            if self._resident and self._resident[0] == fingerprint:
                 query_package = self._resident[1]
+            elif self._resident:
+                raise PolicyError("a server meshrc started holds another bundle already")
             else:
-                if self._resident is not None:
-                    raise PolicyError("a server meshrc started holds another bundle already")
                 _load_modules(client, modules, ids, loaded)
                 for key, value in bundle.data.items():
                     _put_data(client, key, value, self._timeout)

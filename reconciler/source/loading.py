@@ -165,13 +165,24 @@ class ParseCache:
             return
         kept = {blob: self.entries[blob] for blob in keep if blob in self.entries}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            with tmp.open("wb") as fh:
-                pickle.dump(kept, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(self.path)
-        except (OSError, ValueError, pickle.PicklingError):
-            pass  # the cache is an optimisation; a read-only disk must not fail a check
+            data = pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)
+        except (ValueError, pickle.PicklingError):
+            return
+        write_atomically(self.path, data)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a cache file so that readers see the old file or the new one, never half of one.
+
+    Caches are an optimisation: a read-only or full disk must not fail a check.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def load_files(
