@@ -196,7 +196,7 @@ def one_check(engine: Engine, bundle: PolicyBundle, documents: list[Any]) -> Run
     _TIMINGS.by_step.clear()
     started = time.perf_counter()
     with gc_paused():
-        document = build_input(documents)
+        document = build_input(documents, kinds=bundle.input_kinds)
         built = time.perf_counter()
         results = engine.evaluate(bundle, document)
         findings = to_findings(results, document)
@@ -274,17 +274,6 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_files(directory_files(Path(tmp) / "mesh"))
         load_s = time.perf_counter() - started
 
-    documents = loaded.documents
-    with gc_paused():
-        started = time.perf_counter()
-        document = build_input(documents)
-        build_s = time.perf_counter() - started
-        started = time.perf_counter()
-        input_json = json.dumps(document)
-        dump_s = time.perf_counter() - started
-    input_bytes = len(input_json.encode())
-    del input_json
-
     pack = builtin_folder()
     bundle = without_packages(load_bundle([pack]), args.skip_package)
     policies = f"built-in pack ({len(bundle.modules)} modules, {len(bundle.packages)} packages)"
@@ -297,6 +286,17 @@ def main(argv: list[str] | None = None) -> int:
         why = "--fallback" if args.fallback else "policies/ has no modules"
         policies = f"FALLBACK rules of this script ({len(bundle.modules)} modules): {why}"
     print(f"policies: {policies}", file=sys.stderr)
+
+    documents = loaded.documents
+    with gc_paused():
+        started = time.perf_counter()
+        document = build_input(documents, kinds=bundle.input_kinds)
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        input_json = json.dumps(document)
+        dump_s = time.perf_counter() - started
+    input_bytes = len(input_json.encode())
+    del input_json
 
     engines: dict[str, Run | str] = {}
     with instrumented():

@@ -3,6 +3,9 @@
 # description: >-
 #   No fault injection (spec.http[i].fault) in a production namespace, one of
 #   data.meshrc.params.production_namespaces (default production, prod).
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.guardrails.faults
 
 import data.meshrc.lib.resources as res

@@ -3,6 +3,9 @@
 # description: >-
 #   An http rule retries at most data.meshrc.params.retries_max times (default 5): retry
 #   storms multiply the load on a struggling upstream.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.guardrails.retries
 
 import data.meshrc.lib.resources as res

@@ -3,6 +3,9 @@
 # description: >-
 #   Every http rule that forwards traffic (a non-empty route; not a redirect, direct
 #   response or delegate) sets a timeout, so that a slow upstream cannot hold its callers.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.guardrails.timeouts
 
 import data.meshrc.lib.resources as res

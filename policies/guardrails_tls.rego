@@ -4,6 +4,9 @@
 #   A DestinationRule sets tls.mode DISABLE: at the top level, for a port
 #   (portLevelSettings), or for a subset (and its portLevelSettings). Traffic to the host
 #   then leaves the sidecar in plain text, even with mesh-wide mutual TLS.
+# custom:
+#   meshrc:
+#     input_kinds: [DestinationRule]
 package meshrc.guardrails.tls
 
 import data.meshrc.lib.resources as res

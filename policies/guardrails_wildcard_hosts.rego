@@ -4,6 +4,9 @@
 #   A VirtualService bound to the mesh (no gateways, or "mesh" among them) must not claim
 #   the host "*" or a "*." wildcard: every sidecar would route traffic for hosts that this
 #   VirtualService does not own.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.guardrails.wildcard_hosts
 
 import data.meshrc.lib.resources as res

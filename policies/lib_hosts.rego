@@ -4,6 +4,9 @@
 #   Short names, wildcards, exportTo visibility, gateway references and gateway server
 #   hosts; the Rego twin of reconciler/model/hosts.py. Every function is undefined (never
 #   an error) when given something that is not a string where a string is expected.
+# custom:
+#   meshrc:
+#     input_kinds: []
 package meshrc.lib.hosts
 
 cluster_domain := "svc.cluster.local"

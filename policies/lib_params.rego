@@ -3,6 +3,9 @@
 # description: >-
 #   Read from data.meshrc.params (meshrc.yaml "params", or a data.json / data.yaml of a
 #   policy folder); a missing or mistyped parameter falls back to its default.
+# custom:
+#   meshrc:
+#     input_kinds: []
 package meshrc.lib.params
 
 default_retries_max := 5

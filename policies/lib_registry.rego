@@ -9,6 +9,9 @@
 #   the snapshot (see the performance note in lib_resources.rego). Rules of other packages
 #   are referenced by their full data path: regorus evaluates a whole imported package when
 #   a rule is reached through its import.
+# custom:
+#   meshrc:
+#     input_kinds: [DestinationRule, Gateway, Service, ServiceEntry]
 package meshrc.lib.registry
 
 import data.meshrc.lib.hosts

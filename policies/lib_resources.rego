@@ -4,6 +4,9 @@
 #   Which objects of input.resources the pack reads (by kind, like the Python checks: Istio
 #   networking kinds at a served version, core v1 Services; named objects only), safe
 #   accessors for possibly invalid objects, and the finding constructor.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry, Service]
 package meshrc.lib.resources
 
 istio_api_versions := {

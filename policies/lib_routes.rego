@@ -4,6 +4,9 @@
 #   The rules of every VirtualService, walked once per evaluation and shared by the
 #   packages (the Rego twin of reconciler/checks/walk.py). Rules that are not mappings,
 #   and rule lists that are not lists, are skipped, never an error.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.lib.routes
 
 # all_rules: [VirtualService position, its namespace, protocol, rule index, rule] for every

@@ -6,6 +6,9 @@
 #   "ns/host", "./host" (the Gateway's namespace), "*/host" or "host" (any namespace); names
 #   match with wildcards either way. Same semantics and field paths as
 #   reconciler/checks/gateways.py.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService, Gateway]
 package meshrc.routing.gateway_hosts
 
 import data.meshrc.lib.hosts

@@ -5,6 +5,9 @@
 #   gateways) other than "mesh" names a Gateway that does not exist. References are
 #   "ns/name", "./name" and "name" (the VirtualService's namespace), and the deprecated
 #   "name.ns". Same semantics and field paths as reconciler/checks/references.py.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.routing.gateways
 
 import data.meshrc.lib.hosts

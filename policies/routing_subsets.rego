@@ -11,6 +11,9 @@
 #   exported to the VirtualService's namespace, looked up by the host as written or by
 #   namespace/short name); only the destinations it does not settle get the full
 #   resolution of _missing.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService, DestinationRule]
 package meshrc.routing.subsets
 
 import data.meshrc.lib.hosts

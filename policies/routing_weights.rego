@@ -5,6 +5,9 @@
 #   0 (weights-zero: no traffic can be routed) or to anything but 100 (weights-not-100).
 #   Same semantics and field paths as reconciler/checks/routing.py; a route with a
 #   negative or non-numeric weight is left to the schema check.
+# custom:
+#   meshrc:
+#     input_kinds: [VirtualService]
 package meshrc.routing.weights
 
 import data.meshrc.lib.resources as res

@@ -4,6 +4,10 @@ A folder holds ``*.rego`` modules (``*_test.rego`` are unit tests for ``opa test
 loaded) and optional ``data.json`` / ``data.yaml`` files, merged into ``data`` where ``opa test``
 and ``opa run`` put them: at the root for the folder's own, under ``data.a.b`` for ``a/b/``'s.
 Parameters go to ``data.meshrc.params``. meshrc's own pack ships with the package.
+
+A module may declare which kinds of object it reads, in the package's METADATA annotation
+(``custom: {meshrc: {input_kinds: [VirtualService, ...]}}``); when every module declares,
+the input carries those kinds only, as Gatekeeper replicates only the kinds its config syncs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from reconciler.errors import PolicyError
 
 BUILTIN_PACK = Path(__file__).with_name("pack")
 DATA_FILES = ("data.json", "data.yaml", "data.yml")
-_PACKAGE = re.compile(
+_METADATA_BEFORE_PACKAGE = re.compile(
+    r"^[ \t]*#[ \t]*METADATA[ \t]*\n((?:[ \t]*#.*\n)*?)[ \t]*package[ \t]", re.MULTILINE
+)
+PACKAGE_PATTERN = re.compile(
     r"^[ \t]*package[ \t]+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)", re.MULTILINE
 )
 
@@ -35,8 +42,21 @@ class PolicyBundle:
 
     @property
     def packages(self) -> list[str]:
-        found = {m.group(1) for text in self.modules.values() for m in _PACKAGE.finditer(text)}
+        found = {
+            m.group(1) for text in self.modules.values() for m in PACKAGE_PATTERN.finditer(text)
+        }
         return sorted(found)
+
+    @property
+    def input_kinds(self) -> frozenset[str] | None:
+        """The kinds the modules read, when every module declares them; else None (all)."""
+        kinds: set[str] = set()
+        for path, text in self.modules.items():
+            declared = declared_input_kinds(text, path)
+            if declared is None:
+                return None
+            kinds |= declared
+        return frozenset(kinds)
 
     def fingerprint(self) -> str:
         """A hash of everything that can change a decision, for the report cache."""
@@ -98,6 +118,33 @@ def load_bundle(folders: list[PolicyFolder], params: dict[str, Any] | None = Non
     if params:
         _merge(data, {"meshrc": {"params": params}})
     return PolicyBundle(modules, data)
+
+
+def declared_input_kinds(text: str, shown: str) -> frozenset[str] | None:
+    """The ``custom.meshrc.input_kinds`` of the module's package annotation, or None.
+
+    A declaration that is not a list of kind names is an error: silently sending every kind
+    would hide the typo, and sending none would hide the objects from the policy.
+    """
+    match = _METADATA_BEFORE_PACKAGE.search(text)
+    if match is None:
+        return None
+    comment = "\n".join(
+        line.split("#", 1)[1].removeprefix(" ") for line in match.group(1).splitlines()
+    )
+    try:
+        annotation = yaml.safe_load(comment)
+    except yaml.YAMLError:
+        return None  # OPA reports a malformed annotation itself, with its line
+    custom = annotation.get("custom") if isinstance(annotation, dict) else None
+    meshrc = custom.get("meshrc") if isinstance(custom, dict) else None
+    if not isinstance(meshrc, dict) or "input_kinds" not in meshrc:
+        return None
+    kinds = meshrc["input_kinds"]
+    if not isinstance(kinds, list) or not all(isinstance(k, str) and k for k in kinds):
+        line = text.count("\n", 0, match.start()) + 1
+        raise PolicyError(f"{shown}:{line}: custom.meshrc.input_kinds must be a list of kind names")
+    return frozenset(kinds)
 
 
 def _decode(raw: bytes, shown: str) -> str:

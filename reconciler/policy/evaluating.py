@@ -36,7 +36,9 @@ class PolicyJob:
     commit: dict[str, str] | None
 
     def run(self) -> list[Finding]:
-        document = build_input(self.documents, self.default_namespace, self.commit)
+        document = build_input(
+            self.documents, self.default_namespace, self.commit, self.bundle.input_kinds
+        )
         return to_findings(self.engine.evaluate(self.bundle, document), document)
 
 

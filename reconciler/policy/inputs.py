@@ -7,7 +7,10 @@
                          (cluster-scoped kinds under the namespace "")
     input.commit         {id, ref} of the checked commit, or null for a folder
 
-Policies read their parameters from ``data.meshrc.params``.
+Policies read their parameters from ``data.meshrc.params``. When the bundle declares the
+kinds it reads (``PolicyBundle.input_kinds``), objects of other kinds are left out: a
+Deployment's pod template is much of a snapshot's bytes, and decoding them is much of a
+remote OPA server's time.
 
 Only those keys are sent: a Secret's ``data`` or ``stringData`` (or a ConfigMap's) never
 leaves meshrc for a policy engine, which may be a remote OPA server; nor do
@@ -31,8 +34,10 @@ def build_input(
     documents: Iterable[Document],
     default_namespace: str = "default",
     commit: dict[str, str] | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The policy input for ``documents`` (those that are Kubernetes objects)."""
+    """The policy input for ``documents`` (those that are Kubernetes objects of ``kinds``,
+    or of any kind when it is None)."""
     resources: list[dict[str, Any]] = []
     index: dict[str, dict[str, dict[str, int]]] = {}
     for doc in documents:
@@ -41,7 +46,7 @@ def build_input(
             isinstance(body, dict)
             and isinstance(body.get("kind"), str)
             and isinstance(body.get("apiVersion"), str)
-        ):
+        ) or (kinds is not None and body["kind"] not in kinds):
             continue
         metadata = body.get("metadata")
         metadata = dict(metadata) if isinstance(metadata, dict) else {}

@@ -162,6 +162,36 @@ def test_rego_findings_in_every_format(tmp_path: Path, mesh: Path, output: str) 
         assert where in line and message in line
 
 
+WORKLOAD_LABELS = """\
+package team.workloads
+
+deny contains sprintf("Deployment %s has no team label", [r.metadata.name]) if {
+	some r in input.resources
+	r.kind == "Deployment"
+	not r.metadata.labels.team
+}
+"""
+
+
+def test_a_policy_that_declares_no_kinds_sees_every_kind_beside_the_pack(
+    tmp_path: Path, mesh: Path
+) -> None:
+    """The pack declares the kinds it reads; a policy that does not still gets them all."""
+    team = policies(tmp_path, {"workloads.rego": WORKLOAD_LABELS})
+    result = invoke(["check", "--no-cache", str(mesh), "--policy", str(team), "-o", "json"])
+    no_traceback(result)
+    assert sorted(f["message"] for f in rego_findings(result)) == [
+        "Deployment productpage has no team label",
+        "Deployment reviews-v1 has no team label",
+    ]
+    declared = WORKLOAD_LABELS.replace(
+        "package", "# METADATA\n# custom:\n#   meshrc:\n#     input_kinds: [Service]\npackage"
+    )
+    write_tree(team, {"workloads.rego": declared})
+    result = invoke(["check", "--no-cache", str(mesh), "--policy", str(team), "-o", "json"])
+    assert result.exit_code == 0 and rego_findings(result) == []
+
+
 def test_deny_strings_are_errors_without_a_place(tmp_path: Path, mesh: Path) -> None:
     team = policies(tmp_path, {"d.rego": 'package conftest.main\n\ndeny contains "no" if true\n'})
     result = check(mesh, "--policy", team, "-o", "json")

@@ -62,3 +62,17 @@ def test_index_and_commit() -> None:
         "Namespace": {"": {"shop": 2}},
     }
     assert document["commit"] == {"id": "abc", "ref": "main"}
+
+
+def test_only_the_kinds_asked_for() -> None:
+    documents = [
+        Document("a.yaml", 0, 1, SECRET),
+        Document("a.yaml", 1, 14, SERVICE),
+        Document("b.yaml", 0, 1, NAMESPACE),
+    ]
+    document = build_input(documents, "prod", None, frozenset({"Service", "Namespace"}))
+    assert [r["kind"] for r in document["resources"]] == ["Service", "Namespace"]
+    assert document["index"] == {
+        "Service": {"shop": {"reviews": 0}},
+        "Namespace": {"": {"shop": 1}},
+    }

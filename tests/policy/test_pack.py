@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from reconciler.checking import CheckOptions, check_files
 from reconciler.codes import CODES
+from reconciler.policy.bundle import builtin_folder, load_bundle
 from reconciler.policy.inputs import build_input
 from reconciler.source.loading import Document, directory_files, load_files
 
@@ -662,6 +663,38 @@ def test_parity_on_everything_broken_at_once(tmp_path: Path) -> None:
     for index, (name, text) in enumerate(BROKEN_EVERYTHING.items()):
         write_tree(tmp_path, {f"all/{index}-{name.replace('/', '-')}": text})
     assert pack_keys(tmp_path, SHARED_CODES) == python_keys(tmp_path)
+
+
+WORKLOADS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: shop}
+spec:
+  template:
+    metadata:
+      labels: {app: reviews, version: v1}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {mode: fast}
+"""
+
+
+def test_the_declared_kinds_are_all_the_pack_reads(tmp_path: Path) -> None:
+    """The pack declares the kinds it reads, so the input leaves the others out: a kind it
+    reads but did not declare would lose findings here."""
+    mesh(tmp_path, {f"all/{i}.yaml": text for i, text in enumerate(BROKEN_EVERYTHING.values())})
+    write_tree(tmp_path, {"workloads.yaml": WORKLOADS})
+    documents = load_files(directory_files(tmp_path), None).documents
+    kinds = load_bundle([builtin_folder()]).input_kinds
+    assert kinds is not None
+    narrow = build_input(documents, kinds=kinds)
+    assert {r["kind"] for r in narrow["resources"]} < {
+        r["kind"] for r in input_of(tmp_path)["resources"]
+    }
+    found = evaluate(narrow)
+    assert found and keys(found) == keys(evaluate(input_of(tmp_path)))
 
 
 # --------------------------------------------------------------------------- messages
