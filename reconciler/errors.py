@@ -6,7 +6,9 @@
     │   ├── RepositoryError       a repository could not be opened, cloned or fetched
     │   └── RefNotFoundError      a branch, tag or commit does not exist
     ├── ConfigError               meshrc's own configuration is invalid
-    └── PolicyError               Rego policies could not be evaluated (fail closed)
+    ├── PolicyError               Rego policies could not be evaluated (fail closed)
+    ├── RenderError               Envoy configuration could not be rendered, or Envoy rejects it
+    └── VerifyError               a real Envoy or its stand-in upstreams could not be run
 
 Findings about the manifests themselves are never exceptions: they are data
 (:mod:`reconciler.findings`). Exceptions of the libraries underneath (pygit2, OS errors) are
@@ -44,4 +46,18 @@ class PolicyError(MeshrcError):
     """A policy did not compile, the engine failed or timed out, or a decision was malformed.
 
     Policies fail closed: a check whose policies could not be evaluated is not a pass.
+    """
+
+
+class RenderError(MeshrcError):
+    """The mesh could not be turned into Envoy configuration, or a real Envoy rejected it.
+
+    A configuration Envoy rejects is meshrc's bug, reported with Envoy's own words.
+    """
+
+
+class VerifyError(MeshrcError):
+    """Traffic could not be verified: Envoy did not start, or a stand-in upstream failed.
+
+    Not a failed expectation (that is a result); the verification itself could not run.
     """
