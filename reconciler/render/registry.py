@@ -1,0 +1,103 @@
+"""The services a proxy can send traffic to, with their ports and protocols, as istiod's
+service registry sees them: Kubernetes Services and the hosts of ServiceEntries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.model.hosts import service_fqdn, visible
+from reconciler.model.resources import Resource
+from reconciler.model.snapshot import EXPORT_TO_ANNOTATION, Snapshot
+
+HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc", "grpc-web"})
+HTTP2_PROTOCOLS = frozenset({"http2", "grpc", "grpc-web"})
+KNOWN_PROTOCOLS = HTTP_PROTOCOLS | {"https", "tcp", "tls", "mongo", "mysql", "redis", "udp"}
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    number: int
+    name: str
+    protocol: str
+    """Lower case: http, http2, grpc, tcp, tls, https, ... ("http" when it cannot be told:
+    istiod would sniff the protocol, and most meshes are HTTP)."""
+    target_port: int | None = None
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in HTTP_PROTOCOLS
+
+
+@dataclass(frozen=True)
+class MeshService:
+    """One host on its ports: a Kubernetes Service, or one host of a ServiceEntry."""
+
+    host: str
+    namespace: str
+    ports: tuple[ServicePort, ...]
+    export_to: tuple[str, ...]
+    resource: Resource[Any]
+    resolution: str
+    """STATIC for Kubernetes Services and STATIC ServiceEntries; else the entry's resolution."""
+    external: bool = False
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+
+def protocol_of(name: str | None, declared: str | None) -> str:
+    """Istio's rule: an explicit protocol (appProtocol, a ServiceEntry's protocol), else the
+    port name's prefix (``http-web`` is http), else unknown, rendered as HTTP."""
+    for candidate in (declared, (name or "").split("-", 1)[0]):
+        value = (candidate or "").lower()
+        if value in KNOWN_PROTOCOLS:
+            return value
+    return "http"
+
+
+def mesh_services(snapshot: Snapshot, client_namespace: str) -> list[MeshService]:
+    """Every service visible from ``client_namespace``, sorted by host then namespace."""
+    found: list[MeshService] = []
+    for service in snapshot.services:
+        spec = service.spec
+        ports = tuple(
+            ServicePort(
+                p.port,
+                p.name or "",
+                protocol_of(p.name, p.app_protocol),
+                p.target_port if isinstance(p.target_port, int) else None,
+            )
+            for p in spec.ports or ()
+        )
+        export = service.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
+        found.append(
+            MeshService(
+                service_fqdn(service.name, service.namespace),
+                service.namespace,
+                ports,
+                tuple(x.strip() for x in export.split(",") if x.strip()),
+                service,
+                "STATIC",
+            )
+        )
+    for entry in snapshot.service_entries:
+        entry_spec = entry.spec
+        ports = tuple(
+            ServicePort(p.number, p.name, protocol_of(p.name, p.protocol), p.target_port)
+            for p in entry_spec.ports or ()
+        )
+        for host in entry_spec.hosts:
+            found.append(
+                MeshService(
+                    host,
+                    entry.namespace,
+                    ports,
+                    tuple(entry_spec.export_to or ()),
+                    entry,
+                    entry_spec.resolution or "NONE",
+                    external=entry_spec.location != "MESH_INTERNAL",
+                )
+            )
+    visible_ones = [s for s in found if visible(s.export_to, s.namespace, client_namespace)]
+    return sorted(visible_ones, key=lambda s: (s.host, s.namespace, s.resource.kind))
