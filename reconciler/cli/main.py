@@ -11,6 +11,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.check import check
 from reconciler.cli.codes import codes
+from reconciler.cli.render import render
 from reconciler.errors import MeshrcError
 from reconciler.findings import ExitCode
 
@@ -55,12 +56,15 @@ def cli() -> None:
       meshrc check ./mesh                      check a folder of manifests
       meshrc check --base origin/main --head HEAD -o markdown
                                                check a pull request
+      meshrc render ./mesh --proxy mesh --summary
+                                               the Envoy configuration they mean
       meshrc codes                             what each finding code means
     """
 
 
 cli.add_command(check)
 cli.add_command(codes)
+cli.add_command(render)
 
 
 def main() -> None:

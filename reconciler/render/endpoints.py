@@ -161,3 +161,13 @@ def _address(text: str, shown: str, key: str) -> tuple[str, int]:
     if not 0 < number < 65536:
         raise RenderError(f"{shown}: {key}: port {number} is out of range")
     return host.strip("[]"), number
+
+
+def subset_labels(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, str]]:
+    """(host, subset) -> the labels the subset selects, for every DestinationRule subset."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for rule in snapshot.destination_rules:
+        host = fqdn(rule.spec.host, rule.namespace)
+        for subset in rule.spec.subsets or ():
+            found.setdefault((host, subset.name), dict(subset.labels or {}))
+    return found
