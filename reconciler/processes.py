@@ -1,14 +1,23 @@
-"""Worker processes for CPU-bound work on a few cores.
+"""Child processes: workers for CPU-bound work, and the servers meshrc runs (OPA, Envoy).
 
 Parsing and the embedded Rego engine hold the GIL, so only processes use the second core. A
 forked worker starts in milliseconds and reads its input from the memory it inherited, where
 a spawned one would have to receive it pickled; fork is only safe without other threads.
+
+A server meshrc starts listens on a free loopback port, runs in a session of its own (a
+terminal's Ctrl-C reaches meshrc, which stops it) and dies with meshrc even when meshrc is
+killed.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
 
@@ -19,3 +28,46 @@ def fork_is_safe() -> bool:
 def worker_context(fork: bool) -> BaseContext:
     """The multiprocessing context: fork when the caller found it safe, else spawn."""
     return multiprocessing.get_context("fork" if fork else "spawn")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago (another process may take
+    it before the caller binds it: callers that can retry should)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a function for the child to run before exec: the kernel sends it SIGTERM
+    when meshrc ends, even when meshrc is killed and runs no clean-up of its own (a server
+    in a session of its own would otherwise outlive it).
+
+    The kernel watches the *thread* that started the child: a server started from a thread
+    that ends before it is terminated then.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_death_signal
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; reaped either way (no zombie left)."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -39,7 +39,8 @@ def read_state(
     cache_dir: Path | None = None,
     commit: str | None = None,
 ) -> MeshState:
-    """The snapshot of ``tree``: the manifests under ``subdir``, else meshrc.yaml's paths."""
+    """The snapshot of ``tree``: the manifests under ``subdir``, else meshrc.yaml's paths
+    (``cache_dir``: where parses are cached by blob id)."""
     config = parse_config(tree.read(CONFIG_FILE), tree.shown(CONFIG_FILE))
     paths = [subdir] if subdir else config.paths
     loaded = load_files(tree.manifests(paths), cache_dir)
@@ -67,8 +68,10 @@ def state_at(
     ``ref`` is given): the usual ``[DIR | --repo URL --ref REF]`` of meshrc's commands."""
     location = repo or (str(path or ".") if ref else None)
     if location is None:
-        return read_state(FolderTree(path or Path(".")), subdir, default_namespace, cache_dir)
+        parsed = cache_dir / "parsed" if cache_dir else None
+        return read_state(FolderTree(path or Path(".")), subdir, default_namespace, parsed)
     with opened_source(location, cache_dir) as source:
         commit = source.resolve(ref or "HEAD")
         tree = CommitTree(source, commit)
-        return read_state(tree, subdir, default_namespace, cache_dir, commit)
+        parsed = cache_dir / "parsed" if cache_dir else None
+        return read_state(tree, subdir, default_namespace, parsed, commit)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from testbins import OPA, PinnedBinary
+
+from reconciler.errors import VerifyError
+from reconciler.verify.envoy import find_envoy
 
 
 def require_binary(binary: PinnedBinary) -> Path:
@@ -23,8 +27,13 @@ def require_binary(binary: PinnedBinary) -> Path:
         f"{binary.name} {binary.version} not found at {where} "
         f"(build it: python3 tests/testbins.py {binary.name})"
     )
+    unavailable(reason, "CI must build it (.ci/run)")
+
+
+def unavailable(reason: str, in_ci: str) -> NoReturn:
+    """Fail under CI (where ``.ci/run`` provides everything), skip elsewhere, saying why."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must build it (.ci/run)", pytrace=False)
+        pytest.fail(f"{reason}; {in_ci}", pytrace=False)
     print(f"skipping: {reason}")
     pytest.skip(reason)
 
@@ -33,3 +42,12 @@ def require_binary(binary: PinnedBinary) -> Path:
 def opa_binary() -> Path:
     """The pinned OPA (MESHRC_OPA_BINARY, else the cached build)."""
     return require_binary(OPA)
+
+
+@pytest.fixture(scope="session")
+def envoy_binary() -> str:
+    """The Envoy to run (MESHRC_ENVOY_BINARY, PATH, or beside this Python)."""
+    try:
+        return find_envoy()
+    except VerifyError as exc:
+        unavailable(str(exc), "CI must install it (.ci/run)")

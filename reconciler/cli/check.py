@@ -15,12 +15,15 @@ import yaml
 
 from reconciler.checking import CheckOptions, Policies, check_files, mark_new
 from reconciler.checks.suppression import IgnoreRule
+from reconciler.cli.options import color_option, namespace_option, progress, use_color
 from reconciler.codes import Severity
 from reconciler.config import CONFIG_FILE, RepoConfig, parse_config
+from reconciler.diffs import diff_snapshots
 from reconciler.errors import UsageError
 from reconciler.findings import Report
 from reconciler.output import FORMATS, formats_help, get_writer
 from reconciler.output.context import OutputContext
+from reconciler.output.diff_writers import routing_section
 from reconciler.policy.bundle import PolicyFolder, builtin_folder, load_bundle
 from reconciler.policy.engines import (
     DEFAULT_TIMEOUT,
@@ -29,8 +32,9 @@ from reconciler.policy.engines import (
     OpaServerEngine,
     managed_opa,
 )
+from reconciler.snapshots import read_state
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES
-from reconciler.source.git import Credentials, open_source
+from reconciler.source.git import Credentials, GitSource, open_source
 from reconciler.source.trees import CommitTree, FolderTree, Tree
 
 FAIL_ON = ["error", "warning", "info", "none"]
@@ -191,9 +195,7 @@ def _default_cache_dir() -> Path:
     metavar="SECONDS",
     help="How long OPA may take to answer.",
 )
-@click.option(
-    "--namespace", default="default", show_default=True, help="Namespace of objects that name none."
-)
+@namespace_option
 @click.option(
     "--max-file-size",
     default=f"{DEFAULT_MAX_FILE_BYTES // 2**20}MiB",
@@ -208,13 +210,7 @@ def _default_cache_dir() -> Path:
     "[default: $MESHRC_CACHE_DIR or ~/.cache/meshrc].",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached parses and reports.")
-@click.option(
-    "--color",
-    type=click.Choice(["auto", "always", "never"]),
-    default="auto",
-    show_default=True,
-    help="Colour text output (auto: only on a terminal).",
-)
+@color_option
 def check(
     path: Path | None,
     repo: str | None,
@@ -253,6 +249,7 @@ def check(
     if git_location is None and (base or head or ref):
         git_location = "."
     base_id = head_id = None
+    sections: list[str] = []
     choices = _Choices(
         ignores, only, policy_dirs, no_builtin_policies, params, namespace, max_file_size,
         None if no_cache else cache,
@@ -264,22 +261,24 @@ def check(
             options = plan.options(choices, engine, commit=None)
             report = check_files(tree.manifests(plan.paths), options)
         else:
-            _progress(f"Reading {git_location}")
+            progress(f"Reading {git_location}")
             with open_source(git_location, cache / "git", Credentials.from_env()) as source:
                 head_id = source.resolve(head or ref or "HEAD")
                 head_tree = CommitTree(source, head_id)
                 plan = _Plan.of(head_tree, subdir, choices)
                 commit = {"id": head_id, "ref": head or ref or "HEAD"}
                 options = plan.options(choices, engine, commit)
-                _progress(f"Checking {head_id[:12]}")
+                progress(f"Checking {head_id[:12]}")
                 report = check_files(head_tree.manifests(plan.paths), options)
                 if base:
                     base_id = source.resolve(base)
-                    _progress(f"Checking base {base_id[:12]}")
+                    progress(f"Checking base {base_id[:12]}")
                     base_files = CommitTree(source, base_id).manifests(plan.paths)
                     report = mark_new(report, check_files(base_files, options))
+                    if output_format == "markdown":
+                        sections.append(_routing(source, base_id, head_id, subdir, choices))
     threshold = fail_on or plan.config.fail_on or "error"
-    _write(report, output_format, color, threshold, base_id, head_id)
+    _write(report, output_format, color, threshold, base_id, head_id, sections)
     code = 0 if threshold == "none" else report.exit_code(Severity(threshold), fail_on_new)
     sys.exit(int(code))
 
@@ -340,6 +339,16 @@ class _Plan:
         )
 
 
+def _routing(source: GitSource, base: str, head: str, subdir: str | None, choices: _Choices) -> str:
+    """The PR comment's "Routing changes" section: what the pull request means for traffic."""
+    parse_cache = choices.cache_dir / "parsed" if choices.cache_dir else None
+    base_state, head_state = (
+        read_state(CommitTree(source, c), subdir, choices.namespace, parse_cache, c)
+        for c in (base, head)
+    )
+    return routing_section(diff_snapshots(base_state.snapshot, head_state.snapshot))
+
+
 @contextmanager
 def _engine(kind: str, opa_url: str | None, timeout: float) -> Iterator[Engine]:
     """The Rego engine: OPA at --opa-url, a managed ``opa run --server``, or regorus."""
@@ -355,11 +364,6 @@ def _engine(kind: str, opa_url: str | None, timeout: float) -> Iterator[Engine]:
         yield EmbeddedEngine()
 
 
-def _progress(message: str) -> None:
-    if sys.stderr.isatty():
-        click.echo(f"{message}...", err=True)
-
-
 def _write(
     report: Report,
     output_format: str,
@@ -367,18 +371,15 @@ def _write(
     fail_on: str,
     base: str | None,
     head: str | None,
+    sections: list[str],
 ) -> None:
-    use_color = color == "always" or (
-        color == "auto"
-        and output_format == "text"
-        and sys.stdout.isatty()
-        and "NO_COLOR" not in os.environ
-    )
+    colored = use_color(color, output_format)
     context = OutputContext(
-        color=use_color,
+        color=colored,
         base=base,
         head=head,
         fail_on=Severity.ERROR if fail_on == "none" else Severity(fail_on),
         anchor_file=CONFIG_FILE,
+        extra_sections=sections,
     )
-    click.echo(get_writer(output_format)(report, context), nl=False, color=use_color)
+    click.echo(get_writer(output_format)(report, context), nl=False, color=colored)

@@ -11,7 +11,9 @@ import click
 from reconciler import __version__
 from reconciler.cli.check import check
 from reconciler.cli.codes import codes
+from reconciler.cli.diff import diff
 from reconciler.cli.render import render
+from reconciler.cli.verify import verify
 from reconciler.errors import MeshrcError
 from reconciler.findings import ExitCode
 
@@ -58,13 +60,16 @@ def cli() -> None:
                                                check a pull request
       meshrc render ./mesh --proxy mesh --summary
                                                the Envoy configuration they mean
+      meshrc verify ./mesh                     run its RouteTests through a real Envoy
       meshrc codes                             what each finding code means
     """
 
 
 cli.add_command(check)
 cli.add_command(codes)
+cli.add_command(diff)
 cli.add_command(render)
+cli.add_command(verify)
 
 
 def main() -> None:

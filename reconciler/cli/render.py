@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.options import namespace_option, tree_options
 from reconciler.errors import RenderError, UsageError
 from reconciler.render.endpoints import (
     EndpointTable,
@@ -48,10 +49,7 @@ repository, no such Gateway).
 
 
 @click.command(epilog=EPILOG)
-@click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--repo", metavar="URL|PATH", help="Read manifests from this Git repository.")
-@click.option("--ref", metavar="REF", help="Branch, tag or commit of --repo (default HEAD).")
-@click.option("--path", "subdir", metavar="SUBDIR", help="Only the manifests under this folder.")
+@tree_options
 @click.option(
     "--proxy", default=MESH, show_default=True, metavar="mesh|NS/GATEWAY", help="Which proxy."
 )
@@ -92,9 +90,7 @@ repository, no such Gateway).
 @click.option(
     "--summary", "show_summary", is_flag=True, help="Tables of listeners, routes and clusters."
 )
-@click.option(
-    "--namespace", default="default", show_default=True, help="Namespace of objects that name none."
-)
+@namespace_option
 def render(
     path: Path | None,
     repo: str | None,

@@ -13,21 +13,20 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from reconciler.errors import PolicyError
 from reconciler.policy.bundle import PACKAGE_PATTERN, PolicyBundle
+from reconciler.processes import die_with_parent, stop_process
+from reconciler.processes import free_port as _free_port
 
 DECISION_RULES = ("findings", "deny", "warn", "violation")
 QUERY_PACKAGE = "meshrc_internal.query"
@@ -426,13 +425,13 @@ def managed_opa(
                     raise PolicyError("opa found no free port on 127.0.0.1") from None
                 continue
             except BaseException:
-                _stop(process)
+                stop_process(process)
                 raise
             break
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 class _PortTaken(Exception):
@@ -457,46 +456,10 @@ def _start_opa(path: str, port: int, log: Any) -> subprocess.Popen[bytes]:
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
     except OSError as exc:
         raise PolicyError(f"cannot start {path}: {exc.strerror}") from None
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """On Linux, a function for the child to run before exec: the kernel sends it SIGTERM
-    when meshrc ends, even when meshrc is killed and runs no clean-up of its own (a server
-    in a session of its own would otherwise outlive it)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def set_death_signal() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return set_death_signal
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # Loopback needs no proxy, whatever http_proxy says.

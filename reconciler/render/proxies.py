@@ -7,8 +7,7 @@ Secrets, delegates, non-HTTP listeners) is left out and said in ``notes``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import RenderError
@@ -34,13 +33,17 @@ MESH = "mesh"
 @dataclass(frozen=True)
 class RenderOptions:
     """Where the listeners bind: a sidecar's on 127.0.0.1 (as istiod binds them without
-    iptables), a Gateway's on 0.0.0.0; ``port_map`` moves ports (``meshrc verify`` binds free
-    ones). ``namespace`` is the sidecar's: it decides short names and ``exportTo``."""
+    iptables), a Gateway's on 0.0.0.0; ``ephemeral_ports`` lets Envoy pick free ports (``meshrc
+    verify`` asks it which). ``namespace`` is the sidecar's: it decides short names and
+    ``exportTo``."""
 
     namespace: str = "default"
     mesh_address: str = "127.0.0.1"
     gateway_address: str = "0.0.0.0"
-    port_map: Mapping[int, int] = field(default_factory=dict)
+    ephemeral_ports: bool = False
+
+    def listen_port(self, port: int) -> int:
+        return 0 if self.ephemeral_ports else port
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ def _mesh_listeners(
             http_listener(
                 f"0.0.0.0_{number}",
                 options.mesh_address,
-                options.port_map.get(number, number),
+                options.listen_port(number),
                 route_configuration(str(number), hosts),
                 f"outbound_0.0.0.0_{number}",
                 gateway=False,
@@ -309,7 +312,7 @@ def _gateway_listeners(
             virtual_hosts.append(entry)
         if not virtual_hosts:
             virtual_hosts = [{"name": f"blackhole:{number}", "domains": ["*"], "routes": []}]
-        port = options.port_map.get(number, number)
+        port = options.listen_port(number)
         listeners.append(
             http_listener(
                 f"0.0.0.0_{number}",

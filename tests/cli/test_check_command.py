@@ -58,7 +58,7 @@ def check(*args: str) -> list[str]:
 def test_repo_template_is_clean() -> None:
     result = invoke(check(str(REPO_TEMPLATE)))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("No findings in 8 files (16 resources)")
+    assert result.stdout.startswith("No findings in 9 files (16 resources)")
     assert result.stderr == ""
     result = invoke(check(str(REPO_TEMPLATE), "-o", "json", "--fail-on", "info"))
     assert result.exit_code == 0
