@@ -1,6 +1,6 @@
 """``meshrc verify`` results in every format: text, json, junit, github, markdown.
 
-Results are data (``TestResult``); the exit code comes from them, never from a writer.
+Results are data (``RouteTestResult``); the exit code comes from them, never from a writer.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ import json
 from collections.abc import Callable
 from xml.etree import ElementTree
 
-from reconciler.verify.running import TestResult
+from reconciler.verify.running import RouteTestResult
 
 VERIFY_FORMATS = ["text", "json", "junit", "github", "markdown"]
 
 
-def _counts(results: list[TestResult]) -> tuple[int, int]:
+def _counts(results: list[RouteTestResult]) -> tuple[int, int]:
     passed = sum(r.passed for r in results)
     return passed, len(results) - passed
 
 
-def text(results: list[TestResult], color: bool) -> str:
+def text(results: list[RouteTestResult], color: bool) -> str:
     def paint(word: str, code: str) -> str:
         return f"\x1b[{code}m{word}\x1b[0m" if color else word
 
@@ -34,13 +34,13 @@ def text(results: list[TestResult], color: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_json(results: list[TestResult], _color: bool) -> str:
+def as_json(results: list[RouteTestResult], _color: bool) -> str:
     passed, failed = _counts(results)
     document = {"results": [r.as_json() for r in results], "passed": passed, "failed": failed}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def junit(results: list[TestResult], _color: bool) -> str:
+def junit(results: list[RouteTestResult], _color: bool) -> str:
     failed = _counts(results)[1]
     suite = ElementTree.Element(
         "testsuite", name="meshrc verify", tests=str(len(results)), failures=str(failed)
@@ -60,7 +60,7 @@ def junit(results: list[TestResult], _color: bool) -> str:
     )
 
 
-def github(results: list[TestResult], _color: bool) -> str:
+def github(results: list[RouteTestResult], _color: bool) -> str:
     """Workflow commands: each failure annotates its RouteTest's line in the PR."""
     lines = [
         f"::error file={r.file},line={r.line},title=RouteTest {r.name}::{_escape(r.message)}"
@@ -76,7 +76,7 @@ def _escape(message: str) -> str:
     return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def markdown(results: list[TestResult], _color: bool) -> str:
+def markdown(results: list[RouteTestResult], _color: bool) -> str:
     passed, failed = _counts(results)
     lines = [
         "### meshrc verify: route tests",
@@ -93,7 +93,7 @@ def markdown(results: list[TestResult], _color: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-WRITERS: dict[str, Callable[[list[TestResult], bool], str]] = {
+WRITERS: dict[str, Callable[[list[RouteTestResult], bool], str]] = {
     "text": text,
     "json": as_json,
     "junit": junit,

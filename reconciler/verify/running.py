@@ -32,7 +32,7 @@ KEEP_ECHOES = 50
 
 
 @dataclass(frozen=True)
-class TestResult:
+class RouteTestResult:
     name: str
     passed: bool
     expected: dict[str, Any]
@@ -59,10 +59,10 @@ def run_route_tests(
     invalid: list[InvalidTest],
     binary: str | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[TestResult]:
+) -> list[RouteTestResult]:
     """Every test's result, in the order of the files; invalid tests fail with their reason."""
     results = [
-        TestResult(t.name, False, {}, {}, f"invalid RouteTest: {t.message}", t.file, t.line)
+        RouteTestResult(t.name, False, {}, {}, f"invalid RouteTest: {t.message}", t.file, t.line)
         for t in invalid
     ]
     groups: dict[tuple[str, str], list[RouteTest]] = {}
@@ -102,13 +102,13 @@ def stand_ins(snapshot: Snapshot, namespace: str) -> Iterator[tuple[Upstreams, E
         yield upstreams, table
 
 
-def _failed(test: RouteTest, message: str) -> TestResult:
-    return TestResult(test.name, False, test.raw_expect, {}, message, test.file, test.line)
+def _failed(test: RouteTest, message: str) -> RouteTestResult:
+    return RouteTestResult(test.name, False, test.raw_expect, {}, message, test.file, test.line)
 
 
 def _run(
     test: RouteTest, rendered: RenderedProxy, upstreams: Upstreams, binary: str | None
-) -> TestResult:
+) -> RouteTestResult:
     spec = test.spec
     upstreams.reset()
     for written, behaviour in spec.upstreams.items():
@@ -157,7 +157,7 @@ def _run(
     seen.attempts = {u.name: u.attempts for u in upstreams}
     problems = judge(test, seen)
     message = "; ".join(problems) if problems else "ok"
-    return TestResult(
+    return RouteTestResult(
         test.name, not problems, test.raw_expect, seen.summary(), message, test.file, test.line
     )
 
