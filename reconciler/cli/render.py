@@ -16,7 +16,8 @@ from reconciler.render.endpoints import (
     subset_labels,
 )
 from reconciler.render.layouts import bootstrap, dumps, xds_files
-from reconciler.render.proxies import MESH, RenderOptions, render_proxy
+from reconciler.render.options import MESH, RenderOptions
+from reconciler.render.proxies import render_proxy
 from reconciler.render.summary import summary
 from reconciler.snapshots import MeshState, state_at
 

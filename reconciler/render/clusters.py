@@ -38,10 +38,6 @@ _SIMPLE_LB = {
 }
 
 
-def cluster_name(port: int, subset: str | None, host: str) -> str:
-    return f"outbound|{port}|{subset or ''}|{host}"
-
-
 @dataclass(frozen=True)
 class Policy:
     """The four blocks of a traffic policy that apply to one cluster."""

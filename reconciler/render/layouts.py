@@ -79,4 +79,5 @@ def dumps(document: Any, output: str) -> str:
     """``document`` as ``yaml`` or ``json``, deterministically."""
     if output == "json":
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
-    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=100)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: several times faster
+    return yaml.dump(document, Dumper=dumper, sort_keys=True, default_flow_style=False, width=100)

@@ -7,43 +7,32 @@ Secrets, delegates, non-HTTP listeners) is left out and said in ``notes``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import RenderError
-from reconciler.model.hosts import covers, fqdn, gateway_reference, split_gateway_host, visible
-from reconciler.model.resources import Resource
+from reconciler.memory import gc_paused
+from reconciler.model.hosts import covers, fqdn, gateway_reference, split_gateway_host
 from reconciler.model.snapshot import Snapshot
-from reconciler.model.virtualservice import Destination, VirtualServiceSpec
-from reconciler.render.clusters import build_cluster, cluster_name, policy_for, subsets_of
+from reconciler.render.clusters import build_cluster, policy_for, subsets_of
 from reconciler.render.endpoints import EndpointTable
 from reconciler.render.listeners import http_listener, route_configuration
-from reconciler.render.registry import MeshService, mesh_services
+from reconciler.render.options import MESH, RenderOptions
+from reconciler.render.registry import (
+    MeshService,
+    Resolver,
+    cluster_name,
+    mesh_services,
+    unique_hosts,
+)
 from reconciler.render.routes import (
     Proxy,
     RouteContext,
     is_catch_all,
-    retry_policy,
     virtual_service_routes,
 )
-
-MESH = "mesh"
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Where the listeners bind: a sidecar's on 127.0.0.1 (as istiod binds them without
-    iptables), a Gateway's on 0.0.0.0; ``ephemeral_ports`` lets Envoy pick free ports (``meshrc
-    verify`` asks it which). ``namespace`` is the sidecar's: it decides short names and
-    ``exportTo``."""
-
-    namespace: str = "default"
-    mesh_address: str = "127.0.0.1"
-    gateway_address: str = "0.0.0.0"
-    ephemeral_ports: bool = False
-
-    def listen_port(self, port: int) -> int:
-        return 0 if self.ephemeral_ports else port
+from reconciler.render.sidecars import Key, SidecarRender, VirtualService
 
 
 @dataclass(frozen=True)
@@ -54,6 +43,7 @@ class RenderedProxy:
     notes: list[str]
 
 
+@gc_paused()
 def render_proxy(
     snapshot: Snapshot,
     proxy: str,
@@ -62,32 +52,44 @@ def render_proxy(
 ) -> RenderedProxy:
     """The configuration of ``proxy``: ``mesh`` (a sidecar) or ``<namespace>/<gateway>``."""
     options = options or RenderOptions()
-    notes: list[str] = []
     if proxy == MESH:
-        namespace = options.namespace
-        identity = Proxy(namespace)
-    else:
-        namespace, _, name = proxy.partition("/")
-        if not name or (namespace, name) not in snapshot.gateways:
-            known = ", ".join(f"{ns}/{n}" for ns, n in sorted(snapshot.gateways)) or "none"
-            raise RenderError(f"no Gateway {proxy} in the snapshot (Gateways: {known})")
-        identity = Proxy(namespace, gateway=proxy)
-    services = _unique_hosts(mesh_services(snapshot, namespace))
+        return Sidecar(snapshot, endpoints, options).rendered()
+    namespace, _, name = proxy.partition("/")
+    if not name or (namespace, name) not in snapshot.gateways:
+        known = ", ".join(f"{ns}/{n}" for ns, n in sorted(snapshot.gateways)) or "none"
+        raise RenderError(f"no Gateway {proxy} in the snapshot (Gateways: {known})")
+    notes: list[str] = []
+    services = unique_hosts(mesh_services(snapshot, namespace))
     clusters = _clusters(snapshot, services, endpoints, namespace, notes)
-    resolve = _Resolver(services)
-    if identity.gateway is None:
-        listeners = _mesh_listeners(snapshot, services, resolve, identity, options, notes)
-    else:
-        listeners = _gateway_listeners(snapshot, resolve, identity, options, notes)
+    identity = Proxy(namespace, gateway=proxy)
+    listeners = _gateway_listeners(snapshot, Resolver(services), identity, options, notes)
     return RenderedProxy(proxy, listeners, clusters, sorted(set(notes)))
 
 
-def _unique_hosts(services: list[MeshService]) -> list[MeshService]:
-    """One service per host, the first in registry order (as istiod picks one)."""
-    seen: dict[str, MeshService] = {}
-    for service in services:
-        seen.setdefault(service.host, service)
-    return list(seen.values())
+class Sidecar:
+    """The mesh's sidecar render, kept so that VirtualService changes re-render only the
+    hosts they touch (clusters do not depend on VirtualServices)."""
+
+    @gc_paused()
+    def __init__(
+        self, snapshot: Snapshot, endpoints: EndpointTable, options: RenderOptions
+    ) -> None:
+        self._notes: list[str] = []
+        services = unique_hosts(mesh_services(snapshot, options.namespace))
+        self._clusters = _clusters(snapshot, services, endpoints, options.namespace, self._notes)
+        self._listeners = SidecarRender(snapshot, services, Resolver(services), options)
+        self.last_affected: set[str] = set()
+        """The hosts the last :meth:`replace` routed again."""
+
+    def rendered(self) -> RenderedProxy:
+        notes = sorted({*self._notes, *self._listeners.notes()})
+        return RenderedProxy(MESH, self._listeners.listeners(), self._clusters, notes)
+
+    def replace(self, removed: Iterable[Key], added: Iterable[VirtualService]) -> RenderedProxy:
+        """The render after VirtualServices ``removed`` (namespace, name) are gone and
+        ``added`` are in (replacing those of the same name)."""
+        self.last_affected = self._listeners.replace(removed, added)
+        return self.rendered()
 
 
 def _clusters(
@@ -116,138 +118,9 @@ def _clusters(
     return sorted(clusters, key=lambda c: str(c["name"]))
 
 
-class _Resolver:
-    """Destination hosts to cluster names, as istiod resolves them."""
-
-    def __init__(self, services: list[MeshService]) -> None:
-        self.by_host = {s.host: s for s in services}
-        self.wildcards = [s for s in services if s.host.startswith("*")]
-        self.port = 0
-
-    def service(self, host: str) -> MeshService | None:
-        found = self.by_host.get(host)
-        if found is None:
-            matching = [s for s in self.wildcards if covers(s.host, host)]
-            found = max(matching, key=lambda s: len(s.host), default=None)
-        return found
-
-    def __call__(self, destination: Destination, vs_namespace: str) -> str | None:
-        service = self.service(fqdn(destination.host, vs_namespace))
-        if service is None:
-            return None
-        if destination.port is not None and destination.port.number is not None:
-            port = destination.port.number
-        elif len(service.ports) == 1:
-            port = service.ports[0].number
-        else:
-            port = self.port
-        return cluster_name(port, destination.subset, service.host)
-
-
-def _mesh_virtual_services(
-    snapshot: Snapshot, namespace: str
-) -> list[Resource[VirtualServiceSpec]]:
-    """The VirtualServices a sidecar in ``namespace`` applies, its own namespace's first."""
-    bound = [
-        vs
-        for vs in snapshot.virtual_services
-        if (not vs.spec.gateways or MESH in vs.spec.gateways)
-        and visible(vs.spec.export_to, vs.namespace, namespace)
-    ]
-    return sorted(bound, key=lambda vs: (vs.namespace != namespace, vs.namespace, vs.name))
-
-
-def _mesh_listeners(
-    snapshot: Snapshot,
-    services: list[MeshService],
-    resolve: _Resolver,
-    proxy: Proxy,
-    options: RenderOptions,
-    notes: list[str],
-) -> list[dict[str, Any]]:
-    claims: dict[str, Resource[VirtualServiceSpec]] = {}
-    for vs in _mesh_virtual_services(snapshot, proxy.namespace):
-        for host in vs.spec.hosts or ():
-            expanded = fqdn(host, vs.namespace)
-            for service in services:
-                if covers(expanded, service.host):
-                    claims.setdefault(service.host, vs)
-    by_port: dict[int, list[MeshService]] = {}
-    for service in services:
-        for port in service.ports:
-            if port.is_http:
-                by_port.setdefault(port.number, []).append(service)
-            else:
-                notes.append(
-                    f"{service.host}:{port.number} is {port.protocol}: "
-                    "no listener rendered (HTTP only)"
-                )
-    listeners = []
-    for number in sorted(by_port):
-        resolve.port = number
-        used: set[str] = set()
-        hosts = []
-        for service in by_port[number]:
-            domains = [d for d in _domains(service, proxy.namespace) if d not in used]
-            used.update(domains)
-            claim = claims.get(service.host)
-            context = RouteContext(proxy, number, resolve, notes)
-            routes = (
-                virtual_service_routes(claim, context)
-                if claim is not None
-                else [_default_route(cluster_name(number, None, service.host))]
-            )
-            hosts.append({"name": f"{service.host}:{number}", "domains": domains, "routes": routes})
-        hosts.append(
-            {
-                "name": "block_all",
-                "domains": ["*"],
-                "routes": [
-                    {
-                        "name": "block_all",
-                        "match": {"prefix": "/"},
-                        "direct_response": {"status": 502},
-                    }
-                ],
-            }
-        )
-        listeners.append(
-            http_listener(
-                f"0.0.0.0_{number}",
-                options.mesh_address,
-                options.listen_port(number),
-                route_configuration(str(number), hosts),
-                f"outbound_0.0.0.0_{number}",
-                gateway=False,
-            )
-        )
-    return listeners
-
-
-def _domains(service: MeshService, namespace: str) -> list[str]:
-    """How a client in ``namespace`` may name the service: istiod's sidecar domains."""
-    host = service.host
-    if service.resource.kind != "Service":
-        return [host]
-    name, service_namespace = host.split(".")[:2]
-    domains = [host, f"{name}.{service_namespace}.svc", f"{name}.{service_namespace}"]
-    if service_namespace == namespace:
-        domains.append(name)
-    return domains
-
-
-def _default_route(cluster: str) -> dict[str, Any]:
-    """A service without a VirtualService: everything to its default cluster."""
-    return {
-        "name": "default",
-        "match": {"prefix": "/"},
-        "route": {"cluster": cluster, "timeout": "0s", "retry_policy": retry_policy(None)},
-    }
-
-
 def _gateway_listeners(
     snapshot: Snapshot,
-    resolve: _Resolver,
+    resolve: Resolver,
     proxy: Proxy,
     options: RenderOptions,
     notes: list[str],
@@ -280,7 +153,6 @@ def _gateway_listeners(
             )
     listeners = []
     for number in sorted(servers_by_port):
-        resolve.port = number
         context = RouteContext(proxy, number, resolve, notes)
         hosts: dict[str, dict[str, Any]] = {}
         added: set[tuple[str, str, str]] = set()  # (domain, VS namespace, VS name)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model.hosts import service_fqdn, visible
+from reconciler.model.hosts import covers, fqdn, service_fqdn, visible
 from reconciler.model.resources import Resource
 from reconciler.model.snapshot import EXPORT_TO_ANNOTATION, Snapshot
+from reconciler.model.virtualservice import Destination
 
 HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc", "grpc-web"})
 HTTP2_PROTOCOLS = frozenset({"http2", "grpc", "grpc-web"})
@@ -44,6 +45,11 @@ class MeshService:
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.number == number), None)
+
+
+def cluster_name(port: int, subset: str | None, host: str) -> str:
+    """istiod's name: ``outbound|9080|v1|reviews.shop.svc.cluster.local``."""
+    return f"outbound|{port}|{subset or ''}|{host}"
 
 
 def protocol_of(name: str | None, declared: str | None) -> str:
@@ -101,3 +107,40 @@ def mesh_services(snapshot: Snapshot, client_namespace: str) -> list[MeshService
             )
     visible_ones = [s for s in found if visible(s.export_to, s.namespace, client_namespace)]
     return sorted(visible_ones, key=lambda s: (s.host, s.namespace, s.resource.kind))
+
+
+def unique_hosts(services: list[MeshService]) -> list[MeshService]:
+    """One service per host, the first in registry order (as istiod picks one)."""
+    seen: dict[str, MeshService] = {}
+    for service in services:
+        seen.setdefault(service.host, service)
+    return list(seen.values())
+
+
+class Resolver:
+    """Destination hosts to cluster names, as istiod resolves them."""
+
+    def __init__(self, services: list[MeshService]) -> None:
+        self.by_host = {s.host: s for s in services}
+        self.wildcards = [s for s in services if s.host.startswith("*")]
+
+    def service(self, host: str) -> MeshService | None:
+        found = self.by_host.get(host)
+        if found is None:
+            matching = [s for s in self.wildcards if covers(s.host, host)]
+            found = max(matching, key=lambda s: len(s.host), default=None)
+        return found
+
+    def __call__(
+        self, destination: Destination, vs_namespace: str, listener_port: int
+    ) -> str | None:
+        service = self.service(fqdn(destination.host, vs_namespace))
+        if service is None:
+            return None
+        if destination.port is not None and destination.port.number is not None:
+            port = destination.port.number
+        elif len(service.ports) == 1:
+            port = service.ports[0].number
+        else:
+            port = listener_port
+        return cluster_name(port, destination.subset, service.host)

@@ -41,8 +41,9 @@ _REDIRECT_CODES = {
     308: "PERMANENT_REDIRECT",
 }
 
-ClusterOf = Callable[[Destination, str], str | None]
-"""(destination, VirtualService namespace) -> cluster name, or None when the host is unknown."""
+ClusterOf = Callable[[Destination, str, int], str | None]
+"""(destination, VirtualService namespace, listener port) -> cluster name, or None when the
+host is unknown."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def _forward(
 def _cluster(
     destination: Destination, vs: Resource[VirtualServiceSpec], context: RouteContext
 ) -> str | None:
-    cluster = context.cluster_of(destination, vs.namespace)
+    cluster = context.cluster_of(destination, vs.namespace, context.port)
     if cluster is None:
         context.notes.append(
             f"VirtualService {vs.namespace}/{vs.name}: host {destination.host} is not in the "

@@ -20,7 +20,8 @@ from reconciler.model.snapshot import Snapshot
 from reconciler.render.clusters import subsets_of
 from reconciler.render.endpoints import ANY_PORT, Endpoint, EndpointTable
 from reconciler.render.layouts import bootstrap
-from reconciler.render.proxies import MESH, RenderedProxy, RenderOptions, render_proxy
+from reconciler.render.options import MESH, RenderOptions
+from reconciler.render.proxies import RenderedProxy, render_proxy
 from reconciler.render.registry import mesh_services
 from reconciler.verify.client import send_many
 from reconciler.verify.envoy import EnvoyProcess

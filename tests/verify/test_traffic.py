@@ -18,7 +18,8 @@ import pytest
 
 from reconciler.model.snapshot import Snapshot, build_snapshot
 from reconciler.render.layouts import bootstrap
-from reconciler.render.proxies import RenderOptions, render_proxy
+from reconciler.render.options import RenderOptions
+from reconciler.render.proxies import render_proxy
 from reconciler.source.loading import directory_files, load_files
 from reconciler.verify.client import send, send_many
 from reconciler.verify.envoy import EnvoyProcess

@@ -1,0 +1,23 @@
+"""How a proxy is rendered: for whom, and where its listeners bind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MESH = "mesh"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Where the listeners bind: a sidecar's on 127.0.0.1 (as istiod binds them without
+    iptables), a Gateway's on 0.0.0.0; ``ephemeral_ports`` lets Envoy pick free ports (``meshrc
+    verify`` asks it which). ``namespace`` is the sidecar's: it decides short names and
+    ``exportTo``."""
+
+    namespace: str = "default"
+    mesh_address: str = "127.0.0.1"
+    gateway_address: str = "0.0.0.0"
+    ephemeral_ports: bool = False
+
+    def listen_port(self, port: int) -> int:
+        return 0 if self.ephemeral_ports else port
