@@ -150,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"full render       {full_s:8.3f} s   (best of {args.repeat})")
     print(f"write JSON        {write_s:8.3f} s")
     print(
-        f"one VS changed    {one_vs_s:8.4f} s   {record['speedup']}x faster; identical to a full render: {identical}"
+        f"one VS changed    {one_vs_s:8.4f} s   {record['speedup']}x faster; "
+        f"identical to a full render: {identical}"
     )
     print(
-        f"render peak alloc {peak_mib:8.1f} MiB; process peak RSS {record['process_peak_rss_mib']} MiB"
+        f"render peak alloc {peak_mib:8.1f} MiB; "
+        f"process peak RSS {record['process_peak_rss_mib']} MiB"
     )
     if validate_s is not None:
         print(f"envoy validate    {validate_s:8.2f} s")
