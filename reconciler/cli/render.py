@@ -89,6 +89,13 @@ repository, no such Gateway).
     help="Addresses of Kubernetes Services' instances (see below).",
 )
 @click.option(
+    "--credentials-dir",
+    default=RenderOptions.credentials_dir,
+    show_default=True,
+    metavar="DIR",
+    help="Where a Gateway's credentialName Secrets are mounted (NAME/tls.crt, tls.key, ca.crt).",
+)
+@click.option(
     "--summary", "show_summary", is_flag=True, help="Tables of listeners, routes and clusters."
 )
 @namespace_option
@@ -104,6 +111,7 @@ def render(
     out: Path | None,
     xds_dir: str | None,
     endpoints_file: Path | None,
+    credentials_dir: str,
     show_summary: bool,
     namespace: str,
 ) -> None:
@@ -125,7 +133,7 @@ def render(
         state.snapshot,
         proxy,
         _endpoints(state, endpoints_file),
-        RenderOptions(namespace=proxy_namespace),
+        RenderOptions(namespace=proxy_namespace, credentials_dir=credentials_dir),
     )
     if show_summary:
         click.echo(summary(rendered), nl=False)

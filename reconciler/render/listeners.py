@@ -35,14 +35,8 @@ def route_configuration(name: str, virtual_hosts: list[dict[str, Any]]) -> dict[
     }
 
 
-def http_listener(
-    name: str,
-    address: str,
-    port: int,
-    route_config: dict[str, Any],
-    stat_prefix: str,
-    gateway: bool,
-) -> dict[str, Any]:
+def http_manager(route_config: dict[str, Any], stat_prefix: str, gateway: bool) -> dict[str, Any]:
+    """An HTTP connection manager with its routes inline; a Gateway's with istiod's settings."""
     manager: dict[str, Any] = {
         "stat_prefix": stat_prefix,
         "route_config": route_config,
@@ -56,20 +50,24 @@ def http_listener(
             upgrade_configs=[{"upgrade_type": "websocket"}],
         )
     return {
+        "name": HCM,
+        "typed_config": typed(
+            "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            **manager,
+        ),
+    }
+
+
+def http_listener(
+    name: str,
+    address: str,
+    port: int,
+    route_config: dict[str, Any],
+    stat_prefix: str,
+    gateway: bool,
+) -> dict[str, Any]:
+    return {
         "name": name,
         "address": {"socket_address": {"address": address, "port_value": port}},
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": HCM,
-                        "typed_config": typed(
-                            "envoy.extensions.filters.network.http_connection_manager.v3."
-                            "HttpConnectionManager",
-                            **manager,
-                        ),
-                    }
-                ]
-            }
-        ],
+        "filter_chains": [{"filters": [http_manager(route_config, stat_prefix, gateway)]}],
     }

@@ -13,11 +13,10 @@ from typing import Any
 
 from reconciler.errors import RenderError
 from reconciler.memory import gc_paused
-from reconciler.model.hosts import covers, fqdn, gateway_reference, split_gateway_host
 from reconciler.model.snapshot import Snapshot
 from reconciler.render.clusters import build_cluster, policy_for, subsets_of
 from reconciler.render.endpoints import EndpointTable
-from reconciler.render.listeners import http_listener, route_configuration
+from reconciler.render.gateways import gateway_listeners
 from reconciler.render.options import MESH, RenderOptions
 from reconciler.render.registry import (
     MeshService,
@@ -28,9 +27,6 @@ from reconciler.render.registry import (
 )
 from reconciler.render.routes import (
     Proxy,
-    RouteContext,
-    is_catch_all,
-    virtual_service_routes,
 )
 from reconciler.render.sidecars import Key, SidecarRender, VirtualService
 
@@ -62,7 +58,7 @@ def render_proxy(
     services = unique_hosts(mesh_services(snapshot, namespace))
     clusters = _clusters(snapshot, services, endpoints, namespace, notes)
     identity = Proxy(namespace, gateway=proxy)
-    listeners = _gateway_listeners(snapshot, Resolver(services), identity, options, notes)
+    listeners = gateway_listeners(snapshot, Resolver(services), identity, options, notes)
     return RenderedProxy(proxy, listeners, clusters, sorted(set(notes)))
 
 
@@ -116,83 +112,3 @@ def _clusters(
                 policy = policy_for(rules, port.number, subset)
                 clusters.append(build_cluster(name, service, port, selected, policy, notes))
     return sorted(clusters, key=lambda c: str(c["name"]))
-
-
-def _gateway_listeners(
-    snapshot: Snapshot,
-    resolve: Resolver,
-    proxy: Proxy,
-    options: RenderOptions,
-    notes: list[str],
-) -> list[dict[str, Any]]:
-    assert proxy.gateway is not None
-    namespace, name = proxy.gateway.split("/", 1)
-    gateway = snapshot.gateways[(namespace, name)]
-    bound = sorted(
-        (
-            vs
-            for vs in snapshot.virtual_services
-            if any(
-                gateway_reference(g, vs.namespace)[:2] == (namespace, name)
-                for g in vs.spec.gateways or ()
-            )
-        ),
-        key=lambda vs: (vs.namespace, vs.name),
-    )
-    servers_by_port: dict[int, list[Any]] = {}
-    for server in gateway.spec.servers or ():
-        protocol = server.port.protocol.upper()
-        if protocol in ("HTTP", "HTTP2", "GRPC") or (
-            protocol == "HTTPS" and server.tls and server.tls.https_redirect
-        ):
-            servers_by_port.setdefault(server.port.number, []).append(server)
-        else:
-            notes.append(
-                f"Gateway {proxy.gateway} port {server.port.number} ({protocol}): "
-                "only plain HTTP servers are rendered"
-            )
-    listeners = []
-    for number in sorted(servers_by_port):
-        context = RouteContext(proxy, number, resolve, notes)
-        hosts: dict[str, dict[str, Any]] = {}
-        added: set[tuple[str, str, str]] = set()  # (domain, VS namespace, VS name)
-        for server in servers_by_port[number]:
-            redirect = bool(server.tls and server.tls.https_redirect)
-            for server_host in server.hosts:
-                allowed_namespace, pattern = split_gateway_host(server_host, namespace)
-                for vs in bound:
-                    if allowed_namespace not in ("*", vs.namespace):
-                        continue
-                    for vs_host in vs.spec.hosts or ():
-                        host = fqdn(vs_host, vs.namespace)
-                        if not (covers(pattern, host) or covers(host, pattern)):
-                            continue
-                        domain = host if covers(pattern, host) else pattern
-                        entry = hosts.setdefault(
-                            domain,
-                            {"name": f"{domain}:{number}", "domains": [domain], "routes": []},
-                        )
-                        if redirect:
-                            entry["require_tls"] = "ALL"
-                        if (domain, vs.namespace, vs.name) not in added:
-                            added.add((domain, vs.namespace, vs.name))
-                            entry["routes"].extend(virtual_service_routes(vs, context))
-        virtual_hosts = []
-        for domain in sorted(hosts):
-            entry = hosts[domain]
-            entry["routes"] = sorted(entry["routes"], key=lambda r: is_catch_all(r["match"]))
-            virtual_hosts.append(entry)
-        if not virtual_hosts:
-            virtual_hosts = [{"name": f"blackhole:{number}", "domains": ["*"], "routes": []}]
-        port = options.listen_port(number)
-        listeners.append(
-            http_listener(
-                f"0.0.0.0_{number}",
-                options.gateway_address,
-                port,
-                route_configuration(f"http.{number}", virtual_hosts),
-                f"outbound_0.0.0.0_{number}",
-                gateway=True,
-            )
-        )
-    return listeners

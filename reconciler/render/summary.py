@@ -23,7 +23,8 @@ def _managers(rendered: RenderedProxy) -> Iterator[tuple[dict[str, Any], dict[st
     for listener in rendered.listeners:
         for chain in listener["filter_chains"]:
             for network_filter in chain["filters"]:
-                yield listener, network_filter["typed_config"]
+                if "route_config" in network_filter["typed_config"]:
+                    yield listener, network_filter["typed_config"]
 
 
 def _listener_rows(rendered: RenderedProxy) -> Iterator[list[str]]:

@@ -8,9 +8,11 @@ so where a request went is read from the answer itself.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reconciler.errors import MeshrcError
@@ -24,6 +26,7 @@ from reconciler.render.options import MESH, RenderOptions
 from reconciler.render.proxies import RenderedProxy, render_proxy
 from reconciler.render.registry import mesh_services
 from reconciler.verify.client import send_many
+from reconciler.verify.credentials import write_stand_in_secrets
 from reconciler.verify.envoy import EnvoyProcess
 from reconciler.verify.routetests import InvalidTest, Observation, RouteTest, judge
 from reconciler.verify.upstreams import Upstreams
@@ -70,9 +73,16 @@ def run_route_tests(
     for test in tests:
         groups.setdefault((test.spec.proxy, test.namespace), []).append(test)
     for (proxy, namespace), members in sorted(groups.items()):
-        with stand_ins(snapshot, namespace) as (upstreams, endpoints):
+        with (
+            stand_ins(snapshot, namespace) as (upstreams, endpoints),
+            tempfile.TemporaryDirectory(prefix="meshrc-secrets-") as secrets,
+        ):
+            write_stand_in_secrets(Path(secrets), _credential_names(snapshot, proxy))
             options = RenderOptions(
-                namespace=namespace, gateway_address="127.0.0.1", ephemeral_ports=True
+                namespace=namespace,
+                gateway_address="127.0.0.1",
+                ephemeral_ports=True,
+                credentials_dir=secrets,
             )
             try:
                 rendered = render_proxy(snapshot, proxy, endpoints, options)
@@ -101,6 +111,14 @@ def stand_ins(snapshot: Snapshot, namespace: str) -> Iterator[tuple[Upstreams, E
                 labels = tuple(sorted((subset.labels or {}).items())) if subset else ()
                 table.add(service.host, ANY_PORT, Endpoint("127.0.0.1", upstream.port, labels))
         yield upstreams, table
+
+
+def _credential_names(snapshot: Snapshot, proxy: str) -> list[str]:
+    """The Secrets a Gateway's HTTPS servers name (none for the mesh)."""
+    namespace, _, name = proxy.partition("/")
+    gateway = snapshot.gateways.get((namespace, name))
+    servers = (gateway.spec.servers or []) if gateway is not None else []
+    return sorted({s.tls.credential_name for s in servers if s.tls and s.tls.credential_name})
 
 
 def _failed(test: RouteTest, message: str) -> RouteTestResult:

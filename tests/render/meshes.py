@@ -183,6 +183,33 @@ spec:
           gateways: [mesh]
       route:
         - destination: {host: reviews}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: passthrough, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: 8443, name: tls, protocol: TLS}
+      hosts: ["*.internal.example.com"]
+      tls: {mode: PASSTHROUGH}
+    - port: {number: 5432, name: tcp, protocol: TCP}
+      hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: internal, namespace: shop}
+spec:
+  hosts: [db.internal.example.com]
+  gateways: [passthrough]
+  tls:
+    - match: [{sniHosts: [db.internal.example.com]}]
+      route: [{destination: {host: ratings, port: {number: 9090}}}]
+  tcp:
+    - match: [{port: 5432}]
+      route:
+        - {destination: {host: ratings, port: {number: 9080}}, weight: 50}
+        - {destination: {host: reviews}, weight: 50}
 """
 
 

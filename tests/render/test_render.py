@@ -14,6 +14,7 @@ from reconciler.render.layouts import bootstrap, dumps, xds_files
 from reconciler.render.options import RenderOptions
 from reconciler.render.proxies import RenderedProxy, Sidecar, render_proxy
 from reconciler.snapshots import state_at
+from reconciler.verify.credentials import write_stand_in_secrets
 from reconciler.verify.envoy import validate
 from render.meshes import SHOP, snapshot_of, write_mesh
 
@@ -42,6 +43,16 @@ def cluster(rendered: RenderedProxy, name: str) -> dict[str, Any]:
 
 
 REVIEWS = "reviews.shop.svc.cluster.local"
+
+
+@pytest.fixture(scope="module")
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Mounted Secrets for the Gateways' credentialName (shop-cert, bookinfo-tls)."""
+    return str(
+        write_stand_in_secrets(
+            tmp_path_factory.mktemp("credentials"), ["shop-cert", "bookinfo-tls"]
+        )
+    )
 
 
 @pytest.fixture
@@ -283,27 +294,63 @@ def test_a_bad_endpoints_file_names_file_and_entry(tmp_path: Path, text: str, me
 
 
 def test_gateway_virtual_hosts(tmp_path: Path) -> None:
-    gateway = render(tmp_path, "shop/web")
-    assert [x["name"] for x in gateway.listeners] == ["0.0.0.0_80", "0.0.0.0_8080", "0.0.0.0_9000"]
+    gateway = render(tmp_path, "shop/web", credentials_dir="/mnt/secrets")
+    names = [x["name"] for x in gateway.listeners]
+    assert names == ["0.0.0.0_80", "0.0.0.0_443", "0.0.0.0_8080", "0.0.0.0_9000"]
     assert {x["address"]["socket_address"]["address"] for x in gateway.listeners} == {"0.0.0.0"}
-    names = [h["name"] for h in route_config(gateway, "0.0.0.0_80")["virtual_hosts"]]
+    hosts = [h["name"] for h in route_config(gateway, "0.0.0.0_80")["virtual_hosts"]]
     # shop/*.example.com admits the shop VirtualServices' hosts; admin.example.com too.
-    assert names == ["admin.example.com:80", "api.example.com:80", "www.example.com:80"]
+    assert hosts == ["admin.example.com:80", "api.example.com:80", "www.example.com:80"]
     www = host(gateway, "0.0.0.0_80", "www.example.com:80")
-    # The catch-all of the storefront moves after its /ratings route.
-    assert [r["match"] for r in www["routes"]] == [
-        {"prefix": "/"}
-    ]  # cut off at the catch-all first
+    assert [r["match"] for r in www["routes"]] == [{"prefix": "/"}]  # cut off at its catch-all
     admin = host(gateway, "0.0.0.0_8080", "admin.example.com:8080")
     assert admin["require_tls"] == "ALL" and admin["domains"] == ["admin.example.com"]
     assert route_config(gateway, "0.0.0.0_9000")["virtual_hosts"] == [
         {"name": "blackhole:9000", "domains": ["*"], "routes": []}
     ]
-    assert (
-        "Gateway shop/web port 443 (HTTPS): only plain HTTP servers are rendered" in gateway.notes
-    )
     hcm = gateway.listeners[0]["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["use_remote_address"] is True and hcm["normalize_path"] is True
+
+
+def test_https_servers_terminate_tls_with_the_mounted_secret(tmp_path: Path) -> None:
+    gateway = render(tmp_path, "shop/web", credentials_dir="/mnt/secrets/")
+    https = next(x for x in gateway.listeners if x["name"] == "0.0.0.0_443")
+    (chain,) = https["filter_chains"]
+    assert chain["filter_chain_match"] == {"server_names": ["*.example.com"]}
+    context = chain["transport_socket"]["typed_config"]["common_tls_context"]
+    assert context["tls_certificates"] == [
+        {
+            "certificate_chain": {"filename": "/mnt/secrets/shop-cert/tls.crt"},
+            "private_key": {"filename": "/mnt/secrets/shop-cert/tls.key"},
+        }
+    ]
+    assert context["alpn_protocols"] == ["h2", "http/1.1"]
+    config = chain["filters"][0]["typed_config"]["route_config"]
+    assert config["name"] == "https.443.https.web.shop"
+    assert [h["name"] for h in config["virtual_hosts"]] == [
+        "admin.example.com:443",
+        "api.example.com:443",
+        "www.example.com:443",
+    ]
+    assert https["listener_filters"][0]["name"] == "envoy.filters.listener.tls_inspector"
+
+
+def test_tls_passthrough_and_tcp_servers(tmp_path: Path) -> None:
+    gateway = render(tmp_path, "shop/passthrough")
+    tls, tcp = (
+        next(x for x in gateway.listeners if x["name"] == f"0.0.0.0_{p}") for p in (8443, 5432)
+    )
+    (chain,) = tls["filter_chains"]
+    assert chain["filter_chain_match"] == {"server_names": ["db.internal.example.com"]}
+    proxy = chain["filters"][0]["typed_config"]
+    assert proxy["cluster"] == "outbound|9090||ratings.shop.svc.cluster.local"
+    (chain,) = tcp["filter_chains"]
+    weighted = chain["filters"][0]["typed_config"]["weighted_clusters"]["clusters"]
+    assert weighted == [
+        {"name": "outbound|9080||ratings.shop.svc.cluster.local", "weight": 50},
+        {"name": f"outbound|9080||{REVIEWS}", "weight": 50},
+    ]
+    assert "listener_filters" not in tcp
 
 
 def test_gateway_routes_of_several_virtual_services_put_catch_alls_last(tmp_path: Path) -> None:
@@ -342,7 +389,8 @@ spec:
 
 def test_an_unknown_gateway_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(
-        RenderError, match=r"^no Gateway shop/nope in the snapshot \(Gateways: shop/web\)$"
+        RenderError,
+        match=r"^no Gateway shop/nope in the snapshot \(Gateways: shop/passthrough, shop/web\)$",
     ):
         render(tmp_path, "shop/nope")
 
@@ -354,20 +402,23 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
     assert first == second
 
 
-@pytest.mark.parametrize("proxy", ["mesh", "shop/web"])
-def test_envoy_loads_every_render(tmp_path: Path, proxy: str, envoy_binary: str) -> None:
-    rendered = render(tmp_path, proxy)
+@pytest.mark.parametrize("proxy", ["mesh", "shop/web", "shop/passthrough"])
+def test_envoy_loads_every_render(
+    tmp_path: Path, proxy: str, credentials: str, envoy_binary: str
+) -> None:
+    rendered = render(tmp_path, proxy, credentials_dir=credentials)
     validate(bootstrap(rendered), envoy_binary)
 
 
 @pytest.mark.parametrize("proxy", ["mesh", "bookinfo/bookinfo-gateway"])
-def test_envoy_loads_the_template_repository(proxy: str, envoy_binary: str) -> None:
+def test_envoy_loads_the_template_repository(
+    proxy: str, credentials: str, envoy_binary: str
+) -> None:
     state = state_at(TEMPLATE, None, None)
     assert not state.findings
     snapshot = state.snapshot
-    rendered = render_proxy(
-        snapshot, proxy, from_snapshot(snapshot), RenderOptions(namespace="bookinfo")
-    )
+    options = RenderOptions(namespace="bookinfo", credentials_dir=credentials)
+    rendered = render_proxy(snapshot, proxy, from_snapshot(snapshot), options)
     assert rendered.listeners and rendered.clusters
     validate(bootstrap(rendered), envoy_binary)
 

@@ -29,21 +29,15 @@ def test_the_summary_tables(tmp_path: Path) -> None:
     result = invoke(["render", str(TEMPLATE), "--proxy", "bookinfo/bookinfo-gateway", "--summary"])
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[:2] == ["ADDRESS  PORT  ROUTE", "0.0.0.0  80    http.80"]
-    assert any(
-        line.split()
-        == [
-            "http.80",
-            "bookinfo.example.com",
-            "/productpage",
-            "outbound|9080|v1|productpage.bookinfo.svc.cluster.local",
-        ]
-        for line in lines
-    )
-    assert (
-        "note: Gateway bookinfo/bookinfo-gateway port 443 (HTTPS): "
-        "only plain HTTP servers are rendered" in lines
-    )
+    assert lines[:3] == [
+        "ADDRESS  PORT  ROUTE",
+        "0.0.0.0  80    http.80",
+        "0.0.0.0  443   https.443.https.bookinfo-gateway.bookinfo",
+    ]
+    productpage = "outbound|9080|v1|productpage.bookinfo.svc.cluster.local"
+    for route in ("http.80", "https.443.https.bookinfo-gateway.bookinfo"):
+        row = [route, "bookinfo.example.com", "/productpage", productpage]
+        assert any(line.split() == row for line in lines), route
 
 
 def test_xds_files_are_written_whole_and_identical_every_time(tmp_path: Path) -> None:
@@ -74,7 +68,8 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         (
             "--proxy",
             "shop/none",
-        ): "meshrc: error: no Gateway shop/none in the snapshot (Gateways: shop/web)\n",
+        ): "meshrc: error: no Gateway shop/none in the snapshot "
+        "(Gateways: shop/passthrough, shop/web)\n",
         ("--endpoints", str(tmp_path / "missing.yaml")): None,
     }
     for args, message in cases.items():
