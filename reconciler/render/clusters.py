@@ -170,6 +170,29 @@ def _load_balancing(lb: LoadBalancerSettings | None) -> dict[str, Any]:
     }
 
 
+def hash_policy(policy: Policy) -> list[dict[str, Any]] | None:
+    """The route ``hash_policy`` a consistent-hash load balancer needs (istiod puts it on
+    the routes to the cluster): what to hash requests by."""
+    lb = policy.load_balancer
+    hashing = lb.consistent_hash if lb else None
+    if hashing is None:
+        return None
+    if hashing.http_header_name:
+        return [{"header": {"header_name": hashing.http_header_name}}]
+    if hashing.http_cookie is not None:
+        cookie: dict[str, Any] = {"name": hashing.http_cookie.name}
+        if hashing.http_cookie.path:
+            cookie["path"] = hashing.http_cookie.path
+        if hashing.http_cookie.ttl:
+            cookie["ttl"] = duration(hashing.http_cookie.ttl)
+        return [{"cookie": cookie}]
+    if hashing.use_source_ip:
+        return [{"connection_properties": {"source_ip": True}}]
+    if hashing.http_query_parameter_name:
+        return [{"query_parameter": {"name": hashing.http_query_parameter_name}}]
+    return None
+
+
 def _thresholds(pool: ConnectionPoolSettings | None) -> dict[str, Any]:
     tcp = pool.tcp if pool else None
     http = pool.http if pool else None

@@ -142,7 +142,9 @@ class _PortBuilder:
         return chains
 
     def _virtual_hosts(self, servers: list[Server]) -> list[dict[str, Any]]:
-        context = RouteContext(self.proxy, self.number, self.resolve, self.notes)
+        context = RouteContext(
+            self.proxy, self.number, self.resolve, self.notes, self.resolve.hash_policies
+        )
         hosts: dict[str, dict[str, Any]] = {}
         added: set[tuple[str, str, str]] = set()  # (domain, VS namespace, VS name)
         for server in servers:

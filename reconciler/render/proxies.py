@@ -14,7 +14,7 @@ from typing import Any
 from reconciler.errors import RenderError
 from reconciler.memory import gc_paused
 from reconciler.model.snapshot import Snapshot
-from reconciler.render.clusters import build_cluster, policy_for, subsets_of
+from reconciler.render.clusters import build_cluster, hash_policy, policy_for, subsets_of
 from reconciler.render.endpoints import EndpointTable
 from reconciler.render.gateways import gateway_listeners
 from reconciler.render.options import MESH, RenderOptions
@@ -56,9 +56,9 @@ def render_proxy(
         raise RenderError(f"no Gateway {proxy} in the snapshot (Gateways: {known})")
     notes: list[str] = []
     services = unique_hosts(mesh_services(snapshot, namespace))
-    clusters = _clusters(snapshot, services, endpoints, namespace, notes)
+    clusters, hashing = _clusters(snapshot, services, endpoints, namespace, notes)
     identity = Proxy(namespace, gateway=proxy)
-    listeners = gateway_listeners(snapshot, Resolver(services), identity, options, notes)
+    listeners = gateway_listeners(snapshot, Resolver(services, hashing), identity, options, notes)
     return RenderedProxy(proxy, listeners, clusters, sorted(set(notes)))
 
 
@@ -72,8 +72,10 @@ class Sidecar:
     ) -> None:
         self._notes: list[str] = []
         services = unique_hosts(mesh_services(snapshot, options.namespace))
-        self._clusters = _clusters(snapshot, services, endpoints, options.namespace, self._notes)
-        self._listeners = SidecarRender(snapshot, services, Resolver(services), options)
+        self._clusters, hashing = _clusters(
+            snapshot, services, endpoints, options.namespace, self._notes
+        )
+        self._listeners = SidecarRender(snapshot, services, Resolver(services, hashing), options)
         self.last_affected: set[str] = set()
         """The hosts the last :meth:`replace` routed again."""
 
@@ -94,21 +96,20 @@ def _clusters(
     endpoints: EndpointTable,
     namespace: str,
     notes: list[str],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Every cluster, sorted by name, and the hash policies of those that hash requests."""
     clusters = []
+    hashing: dict[str, list[dict[str, Any]]] = {}
     for service in services:
         rules = snapshot.rules_for(service.host, namespace)
         for port in service.ports:
             found = endpoints.of(service.host, port.number)
-            name = cluster_name(port.number, None, service.host)
-            clusters.append(
-                build_cluster(
-                    name, service, port, found, policy_for(rules, port.number, None), notes
-                )
-            )
-            for subset in subsets_of(rules):
-                selected = [e for e in found if e.has_labels(subset.labels or {})]
-                name = cluster_name(port.number, subset.name, service.host)
+            for subset in [None, *subsets_of(rules)]:
+                selected = [e for e in found if subset is None or e.has_labels(subset.labels or {})]
+                name = cluster_name(port.number, subset.name if subset else None, service.host)
                 policy = policy_for(rules, port.number, subset)
                 clusters.append(build_cluster(name, service, port, selected, policy, notes))
-    return sorted(clusters, key=lambda c: str(c["name"]))
+                hashed = hash_policy(policy)
+                if hashed:
+                    hashing[name] = hashed
+    return sorted(clusters, key=lambda c: str(c["name"])), hashing

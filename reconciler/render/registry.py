@@ -120,8 +120,14 @@ def unique_hosts(services: list[MeshService]) -> list[MeshService]:
 class Resolver:
     """Destination hosts to cluster names, as istiod resolves them."""
 
-    def __init__(self, services: list[MeshService]) -> None:
+    def __init__(
+        self,
+        services: list[MeshService],
+        hash_policies: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.by_host = {s.host: s for s in services}
+        self.hash_policies = hash_policies or {}
+        """Cluster name -> the route hash_policy its consistent-hash load balancer needs."""
         self.wildcards = [s for s in services if s.host.startswith("*")]
 
     def service(self, host: str) -> MeshService | None:

@@ -9,7 +9,7 @@ the proxy does not have) are dropped before that.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -61,6 +61,7 @@ class RouteContext:
     port: int
     cluster_of: ClusterOf
     notes: list[str] = field(default_factory=list)
+    hash_policies: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def virtual_service_routes(
@@ -231,6 +232,9 @@ def _forward(
         if cluster is None:
             return None
         action["cluster"] = cluster
+        hashing = context.hash_policies.get(cluster)
+        if hashing:
+            action["hash_policy"] = hashing
     else:
         weighted = []
         for entry in destinations:
@@ -250,6 +254,9 @@ def _forward(
         action["weighted_clusters"] = {"clusters": weighted}
     action["timeout"] = duration(rule.timeout) if rule.timeout else "0s"
     retry = retry_policy(rule.retries)
+    if retry is not None and "hash_policy" in action:
+        # istiod: with consistent hashing, retries stay on the hashed host.
+        retry.pop("retry_host_predicate", None)
     if retry is not None:
         action["retry_policy"] = retry
     if rule.rewrite is not None:

@@ -154,7 +154,10 @@ class SidecarRender:
             routes = [default_route(cluster_name(number, None, host))]
         else:
             routes = virtual_service_routes(
-                claim, RouteContext(self._proxy, number, self._resolve, notes)
+                claim,
+                RouteContext(
+                    self._proxy, number, self._resolve, notes, self._resolve.hash_policies
+                ),
             )
         self._hosts[(number, host)] = {
             "name": f"{host}:{number}",

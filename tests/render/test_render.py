@@ -468,3 +468,16 @@ def test_a_changed_virtual_service_re_renders_only_its_hosts(tmp_path: Path) -> 
         if h["name"] == f"{REVIEWS}:9080"
     )["routes"]
     assert [r["name"] for r in routes] == ["default"]
+
+
+def test_consistent_hashing_puts_a_hash_policy_on_routes_to_the_cluster(tmp_path: Path) -> None:
+    pinned = SHOP.replace(
+        "      route:\n        - destination: {host: reviews, subset: v2}\n      timeout: 2s",
+        "      route:\n        - destination: {host: reviews, subset: v3}\n      timeout: 2s",
+    )
+    routes = host(render(tmp_path, text=pinned), "0.0.0.0_9080", f"{REVIEWS}:9080")["routes"]
+    jason = routes[0]["route"]
+    assert jason["cluster"] == f"outbound|9080|v3|{REVIEWS}"
+    assert jason["hash_policy"] == [{"header": {"header_name": "x-user"}}]
+    assert "retry_host_predicate" not in jason["retry_policy"]  # retries stay on the hashed host
+    assert "hash_policy" not in routes[4]["route"]  # v1 does not hash
