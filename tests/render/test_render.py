@@ -3,6 +3,7 @@ config, and every config loaded by a real Envoy (``envoy --mode validate``)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,25 @@ from render.meshes import SHOP, snapshot_of, write_mesh
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
 
 
+# Every configuration these tests render is loaded by a real Envoy (see ``render``).
+pytestmark = pytest.mark.usefixtures("envoy_binary")
+_SECRETS = tempfile.TemporaryDirectory(prefix="meshrc-test-secrets-")  # removed at exit
+SECRETS = write_stand_in_secrets(Path(_SECRETS.name), ["shop-cert", "bookinfo-tls"])
+
+
 def render(tmp_path: Path, proxy: str = "mesh", text: str = SHOP, **options: Any) -> RenderedProxy:
+    """The render of ``text`` for ``proxy``, after a real Envoy has loaded it (with stand-in
+    Secrets when the test names a credentials folder that does not exist)."""
     snapshot = snapshot_of(write_mesh(tmp_path / "mesh", text))
-    return render_proxy(
-        snapshot, proxy, from_snapshot(snapshot), RenderOptions(namespace="shop", **options)
+    endpoints = from_snapshot(snapshot)
+    rendered = render_proxy(snapshot, proxy, endpoints, RenderOptions(namespace="shop", **options))
+    loadable = {**options, "credentials_dir": str(SECRETS)}
+    validate(
+        bootstrap(
+            render_proxy(snapshot, proxy, endpoints, RenderOptions(namespace="shop", **loadable))
+        )
     )
+    return rendered
 
 
 def route_config(rendered: RenderedProxy, listener: str) -> dict[str, Any]:
@@ -43,16 +58,6 @@ def cluster(rendered: RenderedProxy, name: str) -> dict[str, Any]:
 
 
 REVIEWS = "reviews.shop.svc.cluster.local"
-
-
-@pytest.fixture(scope="module")
-def credentials(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Mounted Secrets for the Gateways' credentialName (shop-cert, bookinfo-tls)."""
-    return str(
-        write_stand_in_secrets(
-            tmp_path_factory.mktemp("credentials"), ["shop-cert", "bookinfo-tls"]
-        )
-    )
 
 
 @pytest.fixture
@@ -403,21 +408,17 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("proxy", ["mesh", "shop/web", "shop/passthrough"])
-def test_envoy_loads_every_render(
-    tmp_path: Path, proxy: str, credentials: str, envoy_binary: str
-) -> None:
-    rendered = render(tmp_path, proxy, credentials_dir=credentials)
+def test_envoy_loads_every_render(tmp_path: Path, proxy: str, envoy_binary: str) -> None:
+    rendered = render(tmp_path, proxy, credentials_dir=str(SECRETS))
     validate(bootstrap(rendered), envoy_binary)
 
 
 @pytest.mark.parametrize("proxy", ["mesh", "bookinfo/bookinfo-gateway"])
-def test_envoy_loads_the_template_repository(
-    proxy: str, credentials: str, envoy_binary: str
-) -> None:
+def test_envoy_loads_the_template_repository(proxy: str, envoy_binary: str) -> None:
     state = state_at(TEMPLATE, None, None)
     assert not state.findings
     snapshot = state.snapshot
-    options = RenderOptions(namespace="bookinfo", credentials_dir=credentials)
+    options = RenderOptions(namespace="bookinfo", credentials_dir=str(SECRETS))
     rendered = render_proxy(snapshot, proxy, from_snapshot(snapshot), options)
     assert rendered.listeners and rendered.clusters
     validate(bootstrap(rendered), envoy_binary)
