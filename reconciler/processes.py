@@ -71,3 +71,13 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class StopsOnExit:
+    """``with thing:`` stops the thing at the end of the block, whatever happened in it."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -19,11 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from reconciler.errors import RenderError, VerifyError
-from reconciler.processes import die_with_parent, stop_process
+from reconciler.processes import StopsOnExit, die_with_parent, stop_process
 from reconciler.verify.client import HOST, Response, send
 
 BINARY_ENV_VAR = "MESHRC_ENVOY_BINARY"
@@ -107,7 +106,7 @@ def envoy_errors(log: str) -> str:
     return "\n".join(messages[:_MAX_LINES]) or "(no output)"
 
 
-class EnvoyProcess:
+class EnvoyProcess(StopsOnExit):
     """A real Envoy serving ``config``, its admin API on a loopback port of its own.
 
     The configuration's ``admin.address`` is replaced (127.0.0.1, a port Envoy picks and
@@ -211,14 +210,6 @@ class EnvoyProcess:
 
     def __enter__(self) -> EnvoyProcess:
         return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _errors(self) -> str:
         """Envoy's errors from its log (the last lines when it logged none)."""

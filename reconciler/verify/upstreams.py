@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from reconciler.errors import VerifyError
+from reconciler.processes import StopsOnExit
 from reconciler.verify.client import (
     HOST,
     UPSTREAM_HOST_HEADER,
@@ -26,7 +26,7 @@ from reconciler.verify.client import (
 )
 
 
-class Upstream:
+class Upstream(StopsOnExit):
     """One stand-in endpoint, serving on 127.0.0.1 from the moment it is created.
 
     Its behaviour can change at any time from any thread: :meth:`fail_next`, :meth:`always`,
@@ -119,14 +119,6 @@ class Upstream:
 
     def __enter__(self) -> Upstream:
         return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _admit(self, path: str) -> int:
         """Count a request, hold it for the delay (or until released); its status."""
@@ -226,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the counters say what arrived."""
 
 
-class Upstreams:
+class Upstreams(StopsOnExit):
     """A set of stand-in upstreams, stopped together on exit."""
 
     def __init__(self) -> None:
@@ -264,11 +256,3 @@ class Upstreams:
 
     def __enter__(self) -> Upstreams:
         return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
