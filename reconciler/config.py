@@ -5,20 +5,72 @@
     policies: [policies]     folders of Rego policies shipped with the repository
     params: {retries_max: 3} parameters for policies (data.meshrc.params)
     ignore: [subset-without-labels, "host-not-found=VirtualService/legacy/*"]
+    targets:                 where `meshrc sync` applies the mesh (see below)
 
-Options on the command line win over the file.
+Options on the command line win over the file. A target is a local Envoy (file-based xDS in
+a folder, the layout of a mounted ConfigMap) or a Kubernetes cluster::
+
+    targets:
+      - name: local
+        type: envoy
+        proxy: mesh                  # or <namespace>/<gateway>
+        namespace: bookinfo          # the sidecar's namespace
+        directory: /var/lib/envoy    # default: <state dir>/envoy/<name>
+        endpoints: endpoints.yaml    # Services' instances (see `meshrc render --help`)
+        portOffset: 20000            # listen on 29080 for 9080
+        adminUrl: http://127.0.0.1:15000   # an Envoy that reads the folder, to confirm
+      - name: prod-eu
+        type: kubernetes
+        context: prod-eu             # of the kubeconfig (default: $KUBECONFIG or ~/.kube/config)
+        apply: [istio]               # Istio resources; `envoy` adds the rendered config
+        prune: true
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reconciler.errors import ConfigError
 
 CONFIG_FILE = "meshrc.yaml"
+
+
+class _Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    paths: list[str] | None = None
+    """Manifest folders of this target (default: the repository's ``paths``)."""
+
+
+class EnvoyTarget(_Target):
+    """A local Envoy that reads file-based xDS from a folder."""
+
+    type: Literal["envoy"]
+    proxy: str = "mesh"
+    namespace: str = "default"
+    directory: str | None = None
+    endpoints: str | None = None
+    port_offset: Annotated[int, Field(ge=0, le=60000)] = Field(0, alias="portOffset")
+    admin_url: str | None = Field(None, alias="adminUrl")
+
+
+class KubernetesTarget(_Target):
+    """A Kubernetes cluster, reached through a kubeconfig context or from inside it."""
+
+    type: Literal["kubernetes"]
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = Field(False, alias="inCluster")
+    apply: tuple[Literal["istio", "envoy"], ...] = ("istio",)
+    namespace: str = "default"
+    prune: bool = True
+
+
+Target = Annotated[EnvoyTarget | KubernetesTarget, Field(discriminator="type")]
 
 
 class RepoConfig(BaseModel):
@@ -31,6 +83,23 @@ class RepoConfig(BaseModel):
     policies: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     ignore: list[str] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_names(cls, targets: list[Target]) -> list[Target]:
+        names = [t.name for t in targets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"target names must be unique: {', '.join(repeated)}")
+        return targets
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets) or "none"
+        raise ConfigError(f"{CONFIG_FILE} has no target {name!r} (targets: {known})")
 
 
 def parse_config(text: bytes | None, shown_as: str = CONFIG_FILE) -> RepoConfig:

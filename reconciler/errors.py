@@ -8,7 +8,8 @@
     ├── ConfigError               meshrc's own configuration is invalid
     ├── PolicyError               Rego policies could not be evaluated (fail closed)
     ├── RenderError               Envoy configuration could not be rendered, or Envoy rejects it
-    └── VerifyError               a real Envoy or its stand-in upstreams could not be run
+    ├── VerifyError               a real Envoy or its stand-in upstreams could not be run
+    └── StateError                the history of syncs could not be opened, read or written
 
 Findings about the manifests themselves are never exceptions: they are data
 (:mod:`reconciler.findings`). Exceptions of the libraries underneath (pygit2, OS errors) are
@@ -61,3 +62,7 @@ class VerifyError(MeshrcError):
 
     Not a failed expectation (that is a result); the verification itself could not run.
     """
+
+
+class StateError(MeshrcError):
+    """The history of syncs could not be opened, read or written."""

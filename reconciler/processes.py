@@ -39,10 +39,11 @@ def free_port() -> int:
         return port
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """On Linux, a function for the child to run before exec: the kernel sends it SIGTERM
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """On Linux, a function for the child to run before exec: the kernel sends it ``signum``
     when meshrc ends, even when meshrc is killed and runs no clean-up of its own (a server
-    in a session of its own would otherwise outlive it).
+    in a session of its own would otherwise outlive it). SIGKILL for servers whose graceful
+    shutdown is slow and needless.
 
     The kernel watches the *thread* that started the child: a server started from a thread
     that ends before it is terminated then.
@@ -58,7 +59,7 @@ def die_with_parent() -> Callable[[], None] | None:
     pr_set_pdeathsig = 1
 
     def set_death_signal() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        prctl(pr_set_pdeathsig, signum)
 
     return set_death_signal
 

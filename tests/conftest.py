@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: the pinned binaries of ``testbins.py``.
+"""Fixtures shared by every test folder: the pinned binaries of ``testbins.py``, and real
+Kubernetes API servers (``kube_env``, ``kube_env_b``) built from them.
 
 A missing binary fails its tests under ``CI=true`` (``.ci/run`` must have built it) and skips
 them elsewhere, with the reason printed and the command that builds it.
@@ -7,13 +8,17 @@ them elsewhere, with the reason printed and the command that builds it.
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import kubernetes
 import pytest
 from testbins import OPA, PinnedBinary
 
 from reconciler.errors import VerifyError
+from reconciler.testenv import ETCD, KUBE_APISERVER, TestEnv
 from reconciler.verify.envoy import find_envoy
 
 
@@ -51,3 +56,45 @@ def envoy_binary() -> str:
         return find_envoy()
     except VerifyError as exc:
         unavailable(str(exc), "CI must install it (.ci/run)")
+
+
+@pytest.fixture(scope="session")
+def kube_binaries() -> None:
+    """etcd and kube-apiserver are built, for tests that start a ``TestEnv`` of their own."""
+    for binary in (ETCD, KUBE_APISERVER):
+        require_binary(binary)
+
+
+def _kube_env(factory: pytest.TempPathFactory, name: str) -> Iterator[TestEnv]:
+    with TestEnv(factory.mktemp(name)) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def kube_env(tmp_path_factory: pytest.TempPathFactory, kube_binaries: None) -> Iterator[TestEnv]:
+    """A real API server (etcd + kube-apiserver) with Istio's networking CRDs, for the whole
+    session: tests keep apart by namespace (``kube_namespace``). ``kube_env.kubeconfig`` is
+    the admin's kubeconfig. Tests that stop its API server must start it again."""
+    yield from _kube_env(tmp_path_factory, "kube-env")
+
+
+@pytest.fixture(scope="session")
+def kube_env_b(tmp_path_factory: pytest.TempPathFactory, kube_binaries: None) -> Iterator[TestEnv]:
+    """A second cluster, independent of ``kube_env`` (its own etcd), for multi-cluster tests."""
+    yield from _kube_env(tmp_path_factory, "kube-env-b")
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_env: TestEnv) -> Iterator[Any]:
+    """A ``kubernetes.client.ApiClient`` for ``kube_env``, as its admin."""
+    with kubernetes.config.new_client_from_config(config_file=str(kube_env.kubeconfig)) as api:
+        yield api
+
+
+@pytest.fixture
+def kube_namespace(kube_api: Any) -> str:
+    """A fresh namespace in ``kube_env``. Not deleted afterwards: no controller runs to finish
+    a deletion (it would stay Terminating with its objects), and random names keep tests apart."""
+    name = f"test-{secrets.token_hex(4)}"
+    kubernetes.client.CoreV1Api(kube_api).create_namespace({"metadata": {"name": name}})
+    return name

@@ -6,25 +6,29 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import click
 import yaml
 
-from reconciler.checking import CheckOptions, Policies, check_files, mark_new
-from reconciler.checks.suppression import IgnoreRule
-from reconciler.cli.options import color_option, namespace_option, progress, use_color
+from reconciler.checking import check_files, mark_new
+from reconciler.cli.options import (
+    color_option,
+    default_cache_dir,
+    namespace_option,
+    progress,
+    use_color,
+)
 from reconciler.codes import Severity
-from reconciler.config import CONFIG_FILE, RepoConfig, parse_config
+from reconciler.config import CONFIG_FILE
 from reconciler.diffs import diff_snapshots
 from reconciler.errors import UsageError
 from reconciler.findings import Report
 from reconciler.output import FORMATS, formats_help, get_writer
 from reconciler.output.context import OutputContext
 from reconciler.output.diff_writers import routing_section
-from reconciler.policy.bundle import PolicyFolder, builtin_folder, load_bundle
+from reconciler.planning import CheckChoices, CheckPlan
 from reconciler.policy.engines import (
     DEFAULT_TIMEOUT,
     EmbeddedEngine,
@@ -103,13 +107,6 @@ def _parse_params(
         except yaml.YAMLError:
             raise click.BadParameter(f"{text!r}: the value is not a YAML value") from None
     return params
-
-
-def _default_cache_dir() -> Path:
-    if env := os.environ.get("MESHRC_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "meshrc"
 
 
 @click.command(epilog=EPILOG)
@@ -244,20 +241,20 @@ def check(
     """
     if fail_on_new and not base:
         raise UsageError("--fail-on-new needs --base (the commit to compare with)")
-    cache = cache_dir or _default_cache_dir()
+    cache = cache_dir or default_cache_dir()
     git_location = repo or (str(path) if path and (base or head or ref) else None)
     if git_location is None and (base or head or ref):
         git_location = "."
     base_id = head_id = None
     sections: list[str] = []
-    choices = _Choices(
+    choices = CheckChoices(
         ignores, only, policy_dirs, no_builtin_policies, params, namespace, max_file_size,
         None if no_cache else cache,
     )  # fmt: skip
     with _engine(policy_engine, opa_url, policy_timeout) as engine:
         if git_location is None:
             tree: Tree = FolderTree(path or Path("."))
-            plan = _Plan.of(tree, subdir, choices)
+            plan = CheckPlan.of(tree, subdir, choices)
             options = plan.options(choices, engine, commit=None)
             report = check_files(tree.manifests(plan.paths), options)
         else:
@@ -265,7 +262,7 @@ def check(
             with open_source(git_location, cache / "git", Credentials.from_env()) as source:
                 head_id = source.resolve(head or ref or "HEAD")
                 head_tree = CommitTree(source, head_id)
-                plan = _Plan.of(head_tree, subdir, choices)
+                plan = CheckPlan.of(head_tree, subdir, choices)
                 commit = {"id": head_id, "ref": head or ref or "HEAD"}
                 options = plan.options(choices, engine, commit)
                 progress(f"Checking {head_id[:12]}")
@@ -283,63 +280,9 @@ def check(
     sys.exit(int(code))
 
 
-@dataclass(frozen=True)
-class _Choices:
-    """What the command line asks for, whatever the tree."""
-
-    ignores: tuple[str, ...]
-    only: Literal["python", "rego"] | None
-    policy_dirs: tuple[Path, ...]
-    no_builtin_policies: bool
-    params: dict[str, Any]
-    namespace: str
-    max_file_size: int
-    cache_dir: Path | None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What to check in a tree: its meshrc.yaml, the manifest paths, and the policy folders."""
-
-    config: RepoConfig
-    paths: list[str]
-    folders: list[PolicyFolder]
-    params: dict[str, Any]
-    own_policies: bool
-    """The repository or the user brings policies, so codes outside the catalogue exist."""
-
-    @classmethod
-    def of(cls, tree: Tree, subdir: str | None, choices: _Choices) -> _Plan:
-        config = parse_config(tree.read(CONFIG_FILE), tree.shown(CONFIG_FILE))
-        folders = [] if choices.no_builtin_policies else [builtin_folder()]
-        folders += [PolicyFolder(tree.shown(p), tree.files_under(p)) for p in config.policies]
-        folders += [PolicyFolder.from_disk(p) for p in choices.policy_dirs]
-        paths = [subdir] if subdir else config.paths
-        own = bool(config.policies or choices.policy_dirs)
-        return cls(config, paths, folders, {**config.params, **choices.params}, own)
-
-    def options(
-        self, choices: _Choices, engine: Engine, commit: dict[str, str] | None
-    ) -> CheckOptions:
-        rules = [
-            IgnoreRule.parse(text, any_code=self.own_policies)
-            for text in (*self.config.ignore, *choices.ignores)
-        ]
-        bundle = load_bundle(self.folders, self.params)
-        if choices.only == "rego" and not bundle.modules:
-            raise UsageError("--only rego, but there are no Rego policies to run")
-        return CheckOptions(
-            ignore=rules,
-            default_namespace=choices.namespace,
-            max_file_bytes=choices.max_file_size,
-            cache_dir=choices.cache_dir,
-            policies=Policies(bundle, engine) if bundle.modules else None,
-            only=choices.only,
-            commit=commit,
-        )
-
-
-def _routing(source: GitSource, base: str, head: str, subdir: str | None, choices: _Choices) -> str:
+def _routing(
+    source: GitSource, base: str, head: str, subdir: str | None, choices: CheckChoices
+) -> str:
     """The PR comment's "Routing changes" section: what the pull request means for traffic."""
     parse_cache = choices.cache_dir / "parsed" if choices.cache_dir else None
     base_state, head_state = (

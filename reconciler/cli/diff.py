@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.check import _default_cache_dir
-from reconciler.cli.options import color_option, namespace_option, use_color
+from reconciler.cli.options import color_option, default_cache_dir, namespace_option, use_color
 from reconciler.diffs import diff_snapshots
 from reconciler.errors import UsageError
 from reconciler.output.common import plural
@@ -95,7 +94,7 @@ def diff(
     """
     if path is not None and repo is not None:
         raise UsageError("give a repository as PATH or as --repo, not both")
-    cache = _default_cache_dir()
+    cache = default_cache_dir()
     with opened_source(repo or str(path or "."), cache) as source:
         commits = source.resolve(base), source.resolve(head)
         states = [

@@ -11,8 +11,12 @@ import click
 from reconciler import __version__
 from reconciler.cli.check import check
 from reconciler.cli.codes import codes
+from reconciler.cli.demo import demo
 from reconciler.cli.diff import diff
+from reconciler.cli.history import history
 from reconciler.cli.render import render
+from reconciler.cli.status import status
+from reconciler.cli.sync import sync_command
 from reconciler.cli.verify import verify
 from reconciler.errors import MeshrcError
 from reconciler.findings import ExitCode
@@ -67,8 +71,12 @@ def cli() -> None:
 
 cli.add_command(check)
 cli.add_command(codes)
+cli.add_command(demo)
+cli.add_command(sync_command, name="sync")
 cli.add_command(diff)
+cli.add_command(history)
 cli.add_command(render)
+cli.add_command(status)
 cli.add_command(verify)
 
 

@@ -42,11 +42,52 @@ def tree_options(command: F) -> F:
     return command
 
 
+def state_options(command: F) -> F:
+    """``--state URL --state-dir DIR``: where the history of syncs is kept."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--state",
+                metavar="URL",
+                envvar="MESHRC_STATE",
+                show_envvar=True,
+                help="History database: sqlite:///PATH or postgresql://user@host:port/db "
+                "(default: SQLite in --state-dir). Put a password in PGPASSWORD, not here.",
+            ),
+            click.option(
+                "--state-dir",
+                metavar="DIR",
+                type=click.Path(file_okay=False, path_type=Path),
+                envvar="MESHRC_STATE_DIR",
+                show_envvar=True,
+                default=_default_state_dir,
+                show_default="~/.local/state/meshrc, or $XDG_STATE_HOME/meshrc",
+                help="meshrc's state on this machine (the history, unless --state is given).",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "meshrc"
+
+
+def default_cache_dir() -> Path:
+    """$MESHRC_CACHE_DIR, else $XDG_CACHE_HOME/meshrc, else ~/.cache/meshrc."""
+    if env := os.environ.get("MESHRC_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "meshrc"
+
+
 def use_color(color: str, output_format: str) -> bool:
     """``always``; or ``auto`` for text on a terminal, unless NO_COLOR is set."""
     return color == "always" or (
         color == "auto"
-        and output_format == "text"
+        and output_format in ("text", "table")
         and sys.stdout.isatty()
         and "NO_COLOR" not in os.environ
     )

@@ -18,8 +18,10 @@ class RenderOptions:
     mesh_address: str = "127.0.0.1"
     gateway_address: str = "0.0.0.0"
     ephemeral_ports: bool = False
+    port_offset: int = 0
+    """Added to every listener port (a local Envoy beside other programs: 9080 -> 29080)."""
     credentials_dir: str = "/etc/istio/credentials"
     """Where a Gateway's ``credentialName`` Secrets are mounted (``<name>/tls.crt`` ...)."""
 
     def listen_port(self, port: int) -> int:
-        return 0 if self.ephemeral_ports else port
+        return 0 if self.ephemeral_ports else port + self.port_offset

@@ -1,0 +1,16 @@
+"""The history of syncs: every sync, drift and rollback, in SQLite or PostgreSQL.
+
+The sync pipeline records; ``meshrc history`` and ``meshrc status`` read.
+"""
+
+from reconciler.state.records import RollbackRecord, SyncRecord, SyncResult, TargetStatus
+from reconciler.state.store import StateStore, open_store
+
+__all__ = [
+    "RollbackRecord",
+    "StateStore",
+    "SyncRecord",
+    "SyncResult",
+    "TargetStatus",
+    "open_store",
+]

@@ -1,0 +1,291 @@
+"""``meshrc sync``: a commit goes from Git to its targets in named steps, and every sync is
+recorded, whatever happens.
+
+    1 fetch    open the repository (a mirror of a remote), resolve the ref
+    2 load     the commit's meshrc.yaml and manifests
+    3 check    the Python checks and Rego policies, exactly as ``meshrc check``: a commit
+               that fails them is never applied, and the sync is recorded ``blocked``
+    4 render   each target's Envoy configuration (and Envoy validates it)
+    5 plan     against what the target runs (content hashes): nothing new is a ``no-op``
+    6 apply    the new version written whole, then switched to in one step
+    7 health   the target took it; if it rejected it, switch back (``rolled-back``)
+    8 record   one history record per target, and one per rollback
+
+A target that fails does not stop the others: each is synced independently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.checking import check_files
+from reconciler.codes import Severity
+from reconciler.config import EnvoyTarget, KubernetesTarget, RepoConfig
+from reconciler.errors import MeshrcError, UsageError
+from reconciler.findings import Report
+from reconciler.planning import CheckChoices, CheckPlan
+from reconciler.policy.engines import EmbeddedEngine, Engine
+from reconciler.render.endpoints import (
+    EndpointTable,
+    from_snapshot,
+    parse_endpoints_file,
+    subset_labels,
+)
+from reconciler.render.layouts import bootstrap, dumps, xds_files
+from reconciler.render.options import RenderOptions
+from reconciler.render.proxies import render_proxy
+from reconciler.snapshots import MeshState, opened_source, read_state
+from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES
+from reconciler.source.git import CommitInfo, safe_url
+from reconciler.source.trees import CommitTree
+from reconciler.state import RollbackRecord, StateStore, SyncRecord, SyncResult
+from reconciler.targets.envoy import EnvoyAdmin, EnvoyFolder
+from reconciler.verify.envoy import validate
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to sync where. ``endpoints`` and ``admin_url`` override every Envoy target's."""
+
+    location: str
+    state_dir: Path
+    ref: str = "HEAD"
+    targets: tuple[str, ...] = ()
+    dry_run: bool = False
+    cache_dir: Path | None = None
+    endpoints: Path | None = None
+    admin_url: str | None = None
+    namespace: str = "default"
+    engine: Engine = field(default_factory=EmbeddedEngine)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one target's sync ended, in a line for people."""
+
+    target: str
+    result: SyncResult | None
+    """None for a dry run: nothing was done."""
+    commit: str
+    detail: str
+
+
+@dataclass
+class _Commit:
+    info: CommitInfo
+    ref: str
+    repository: str
+    started: datetime
+
+
+def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Outcome]:
+    """Sync ``options.ref`` of the repository to its targets; one outcome per target."""
+    progress(f"Fetching {safe_url(options.location)}")
+    with opened_source(options.location, options.cache_dir) as source:
+        commit = source.resolve(options.ref)
+        info = source.commit_info(commit)
+        tree = CommitTree(source, commit)
+        choices = CheckChoices(
+            ignores=(), only=None, policy_dirs=(), no_builtin_policies=False, params={},
+            namespace=options.namespace, max_file_size=DEFAULT_MAX_FILE_BYTES,
+            cache_dir=options.cache_dir,
+        )  # fmt: skip
+        progress(f"Loading {info.short_id} ({info.summary})")
+        plan = CheckPlan.of(tree, None, choices)
+        targets = _chosen(plan.config, options.targets)
+        progress(f"Checking {info.short_id}")
+        check_options = plan.options(choices, options.engine, {"id": commit, "ref": options.ref})
+        report = check_files(tree.manifests(plan.paths), check_options)
+        parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
+        state = read_state(tree, None, options.namespace, parse_cache, commit)
+        about = _Commit(info, options.ref, safe_url(options.location), datetime.now(UTC))
+        threshold = plan.config.fail_on or "error"
+        failing = [] if threshold == "none" else report.failing(Severity(threshold))
+        outcomes = []
+        for target in targets:
+            if failing:
+                outcomes.append(_blocked(target.name, about, report, failing, store, options))
+            else:
+                outcomes.append(_sync_envoy(target, state, tree, about, store, options, progress))
+    return outcomes
+
+
+def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget]:
+    if not config.targets:
+        raise UsageError("meshrc.yaml names no targets: add a `targets:` list (meshrc sync --help)")
+    chosen = [config.target(n) for n in names] if names else list(config.targets)
+    clusters = [t.name for t in chosen if isinstance(t, KubernetesTarget)]
+    if clusters:
+        raise UsageError(
+            f"target {', '.join(clusters)}: Kubernetes clusters are not synced by this version "
+            "of meshrc yet, only Envoy targets (`type: envoy`)"
+        )
+    return [t for t in chosen if isinstance(t, EnvoyTarget)]
+
+
+def _record(
+    store: StateStore,
+    options: SyncOptions,
+    target: str,
+    about: _Commit,
+    result: SyncResult,
+    **fields: Any,
+) -> SyncRecord:
+    record = SyncRecord(
+        target=target,
+        commit=about.info.id,
+        result=result,
+        started=about.started,
+        finished=datetime.now(UTC),
+        repository=about.repository,
+        ref=about.ref,
+        author=f"{about.info.author_name} <{about.info.author_email}>",
+        message=about.info.summary,
+        **fields,
+    )
+    if not options.dry_run:
+        store.record_sync(record)
+    return record
+
+
+def _blocked(
+    target: str,
+    about: _Commit,
+    report: Report,
+    failing: list[Any],
+    store: StateStore,
+    options: SyncOptions,
+) -> Outcome:
+    findings = [f.model_dump(mode="json", exclude_none=True) for f in failing]
+    _record(store, options, target, about, SyncResult.BLOCKED, findings=findings)
+    first = failing[0]
+    where = f"{first.file}:{first.line}" if first.file else "the repository"
+    return Outcome(
+        target,
+        SyncResult.BLOCKED,
+        about.info.id,
+        f"blocked: {len(failing)} finding(s) fail the checks, first {first.code} at {where}; "
+        "the target stays on its last good commit",
+    )
+
+
+def _sync_envoy(
+    target: EnvoyTarget,
+    state: MeshState,
+    tree: CommitTree,
+    about: _Commit,
+    store: StateStore,
+    options: SyncOptions,
+    progress: Progress,
+) -> Outcome:
+    folder = EnvoyFolder(
+        Path(target.directory).expanduser()
+        if target.directory
+        else options.state_dir / "envoy" / target.name
+    )
+    commit = about.info.id
+    try:
+        progress(f"Rendering {target.proxy} for {target.name}")
+        rendered = render_proxy(
+            state.snapshot,
+            target.proxy,
+            _endpoints(target, state, tree, options),
+            RenderOptions(namespace=target.namespace, port_offset=target.port_offset),
+        )
+        validate(bootstrap(rendered))
+        files = {
+            name: dumps(document, "yaml")
+            for name, document in xds_files(rendered, str(folder.directory.resolve())).items()
+        }
+        content_hash = hashlib.sha256(
+            "".join(f"{name}\0{text}\0" for name, text in sorted(files.items())).encode()
+        ).hexdigest()
+        current = folder.current()
+        counts = {"listeners": len(rendered.listeners), "clusters": len(rendered.clusters)}
+        if current is not None and current.content_hash == content_hash:
+            _record(
+                store,
+                options,
+                target.name,
+                about,
+                SyncResult.NO_OP,
+                content_hash=content_hash,
+                counts=counts,
+            )
+            return Outcome(target.name, SyncResult.NO_OP, commit, f"up to date ({current.name})")
+        if options.dry_run:
+            was = f"from {current.commit[:12]}" if current else "first version"
+            sizes = f"{counts['listeners']} listeners and {counts['clusters']} clusters"
+            return Outcome(target.name, None, commit, f"would apply {sizes} ({was})")
+        admin_url = options.admin_url or target.admin_url
+        admin = EnvoyAdmin(admin_url) if admin_url else None
+        before = admin.update_counters() if admin and current else {}
+        progress(f"Applying {about.info.short_id} to {target.name}")
+        version = folder.write(files, commit, content_hash)
+        folder.activate(version)
+        problem = admin.confirm(before) if admin and current else None
+    except MeshrcError as exc:
+        _record(store, options, target.name, about, SyncResult.FAILED, error=str(exc))
+        return Outcome(target.name, SyncResult.FAILED, commit, f"failed: {exc}")
+    if problem is None:
+        _record(
+            store,
+            options,
+            target.name,
+            about,
+            SyncResult.APPLIED,
+            content_hash=content_hash,
+            counts=counts,
+        )
+        confirmed = "confirmed by Envoy" if admin and current else "written"
+        return Outcome(target.name, SyncResult.APPLIED, commit, f"applied ({confirmed})")
+    assert current is not None
+    folder.activate(current)
+    store.record_rollback(
+        RollbackRecord(
+            target=target.name,
+            from_commit=commit,
+            to_commit=current.commit,
+            reason=problem,
+            at=datetime.now(UTC),
+        )
+    )
+    _record(
+        store, options, target.name, about, SyncResult.ROLLED_BACK, error=problem, counts=counts
+    )
+    return Outcome(
+        target.name,
+        SyncResult.ROLLED_BACK,
+        commit,
+        f"rolled back to {current.commit[:12]}: {problem}",
+    )
+
+
+def _endpoints(
+    target: EnvoyTarget, state: MeshState, tree: CommitTree, options: SyncOptions
+) -> EndpointTable:
+    """The files' endpoints, and those of the target's endpoints file (``--endpoints`` on
+    this machine, else ``endpoints:`` in the repository)."""
+    table = from_snapshot(state.snapshot)
+    if options.endpoints is not None:
+        try:
+            text, shown = options.endpoints.read_text(encoding="utf-8"), str(options.endpoints)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --endpoints {options.endpoints}: {exc}") from None
+    elif target.endpoints:
+        raw = tree.read(target.endpoints)
+        if raw is None:
+            raise UsageError(
+                f"target {target.name}: endpoints file {target.endpoints} is not in the commit"
+            )
+        text, shown = raw.decode("utf-8", errors="replace"), tree.shown(target.endpoints)
+    else:
+        return table
+    return table.merged(parse_endpoints_file(text, shown, subset_labels(state.snapshot)))

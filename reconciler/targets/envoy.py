@@ -1,0 +1,162 @@
+"""A local Envoy target: file-based xDS in a folder, written the way the kubelet writes a
+mounted ConfigMap, and confirmed through the Envoy's admin API.
+
+    <folder>/..v-<hash>/lds.yaml cds.yaml bootstrap.yaml meshrc-version.json
+    <folder>/..data -> ..v-<hash>           swapped in one rename
+    <folder>/lds.yaml -> ..data/lds.yaml    (and cds.yaml, bootstrap.yaml)
+
+An Envoy started with ``<folder>/bootstrap.yaml`` watches the folder and takes each new version
+without a restart. A version is written whole before it is switched to; the switch is a
+rename, so the Envoy reads the old version or the new one, never half of one. The previous
+version is kept, to switch back to when the Envoy rejects the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import MeshrcError
+
+DATA = "..data"
+MANIFEST = "meshrc-version.json"
+UPDATE_STATS = ("listener_manager.lds", "cluster_manager.cds")
+
+
+class TargetError(MeshrcError):
+    """A target could not be written or read."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of the folder: what commit it came from, and a hash of its files."""
+
+    name: str
+    commit: str
+    content_hash: str
+
+
+class EnvoyFolder:
+    """The folder an Envoy reads its configuration from."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def bootstrap(self) -> Path:
+        return self.directory / "bootstrap.yaml"
+
+    def current(self) -> Version | None:
+        """The version the Envoy reads now; None before the first apply."""
+        link = self.directory / DATA
+        if not link.is_symlink():
+            return None
+        return self._version(os.readlink(link))
+
+    def write(self, files: dict[str, str], commit: str, content_hash: str) -> Version:
+        """Write a version in full (not yet in use); the same content is written once."""
+        name = f"..v-{content_hash[:16]}"
+        folder = self.directory / name
+        version = Version(name, commit, content_hash)
+        manifest = {"commit": commit, "hash": content_hash, "files": sorted(files)}
+        if (folder / MANIFEST).is_file():  # the same content again (a revert): say which commit
+            try:
+                _write_synced(folder / f"{MANIFEST}.tmp", json.dumps(manifest, sort_keys=True))
+                (folder / f"{MANIFEST}.tmp").replace(folder / MANIFEST)
+            except OSError as exc:
+                raise TargetError(f"cannot write {folder}: {exc.strerror or exc}") from None
+            return version
+        staging = self.directory / f"{name}.tmp{os.getpid()}"
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            for file, text in sorted(files.items()):
+                _write_synced(staging / file, text)
+            _write_synced(staging / MANIFEST, json.dumps(manifest, sort_keys=True))
+            staging.replace(folder)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise TargetError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        return version
+
+    def activate(self, version: Version) -> None:
+        """Switch the Envoy to ``version`` in one rename; older versions but the one before
+        are removed."""
+        previous = self.current()
+        try:
+            for file in json.loads((self.directory / version.name / MANIFEST).read_text())["files"]:
+                link = self.directory / file
+                if not link.is_symlink():
+                    os.symlink(f"{DATA}/{file}", link)
+            staging = self.directory / f"{DATA}.tmp{os.getpid()}"
+            if staging.is_symlink():
+                staging.unlink()
+            os.symlink(version.name, staging)
+            os.replace(staging, self.directory / DATA)
+        except OSError as exc:
+            raise TargetError(f"cannot switch {self.directory} to {version.name}: {exc}") from None
+        keep = {version.name, previous.name if previous else ""}
+        for entry in self.directory.glob("..v-*"):
+            if entry.name not in keep and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _version(self, name: str) -> Version | None:
+        try:
+            manifest = json.loads((self.directory / name / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        return Version(name, str(manifest["commit"]), str(manifest["hash"]))
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class EnvoyAdmin:
+    """The admin API of the Envoy that reads the folder: did it take the new version?"""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def update_counters(self) -> dict[str, int]:
+        """``update_success`` and ``update_rejected`` of LDS and CDS."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/stats?format=json", timeout=5) as answer:
+                stats = json.load(answer)["stats"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise TargetError(f"Envoy admin at {self.url} did not answer: {exc}") from None
+        wanted = {
+            f"{prefix}.{kind}"
+            for prefix in UPDATE_STATS
+            for kind in ("update_success", "update_rejected")
+        }
+        return {s["name"]: int(s["value"]) for s in stats if s.get("name") in wanted}
+
+    def confirm(self, before: dict[str, int]) -> str | None:
+        """Wait until the Envoy has taken or rejected the new version: None when both LDS and
+        CDS took it, else what it rejected."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            now = self.update_counters()
+            grew = {name for name, value in now.items() if value > before.get(name, 0)}
+
+            rejected = [
+                p.rsplit(".", 1)[1].upper() for p in UPDATE_STATS if f"{p}.update_rejected" in grew
+            ]
+            if rejected:
+                return f"Envoy rejected the new {' and '.join(rejected)}"
+            if all(f"{prefix}.update_success" in grew for prefix in UPDATE_STATS):
+                return None
+            if time.monotonic() > deadline:
+                return f"Envoy did not take the new version within {self.timeout:g} s"
+            time.sleep(0.05)
