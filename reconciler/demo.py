@@ -91,37 +91,31 @@ class Demo:
                     self.observe({"v1": 80, "v3": 20})
 
                     first = str(repo.head.target)
-                    self.commit(
-                        repo,
-                        "reviews: split 50/50",
-                        {"weight: 80": "weight: 50", "weight: 20": "weight: 50"},
-                    )
-                    self.say("3. Commit: reviews 80/20 -> 50/50")
-                    expect(
-                        sync_now(envoy.admin_url).result == SyncResult.APPLIED,
-                        "the new split applies",
-                    )
-                    self.observe({"v1": 50, "v3": 50})
 
+                    def step(title: str, result: SyncResult, split: dict[str, int]) -> None:
+                        self.say(title)
+                        outcome = sync_now(envoy.admin_url)
+                        expect(outcome.result == result, f"{title.strip()}: {result.value}")
+                        comment = (
+                            ""
+                            if result == SyncResult.APPLIED
+                            else "unchanged: the last good commit"
+                        )
+                        self.observe(split, comment)
+
+                    self.commit(repo, "reviews: split 50/50", {"80": "50", "20": "50"})
+                    step(
+                        "3. Commit: reviews 80/20 -> 50/50",
+                        SyncResult.APPLIED,
+                        {"v1": 50, "v3": 50},
+                    )
                     self.revert_to(repo, first, 'Revert "reviews: split 50/50"')
-                    self.say("4. Revert that commit")
-                    expect(
-                        sync_now(envoy.admin_url).result == SyncResult.APPLIED, "the revert applies"
-                    )
-                    self.observe({"v1": 80, "v3": 20})
-
-                    self.commit(
-                        repo,
-                        "reviews: 50/40 (a mistake)",
-                        {"weight: 80": "weight: 50", "weight: 20": "weight: 40"},
-                    )
-                    self.say("5. Commit: weights that add up to 90")
-                    expect(
-                        sync_now(envoy.admin_url).result == SyncResult.BLOCKED,
-                        "the checks block it",
-                    )
-                    self.observe(
-                        {"v1": 80, "v3": 20}, "unchanged: the Envoy stays on the last good commit"
+                    step("4. Revert that commit", SyncResult.APPLIED, {"v1": 80, "v3": 20})
+                    self.commit(repo, "reviews: 50/40 (a mistake)", {"80": "50", "20": "40"})
+                    step(
+                        "5. Commit: weights that add up to 90",
+                        SyncResult.BLOCKED,
+                        {"v1": 80, "v3": 20},
                     )
                 history = store.history(limit=10)
         self.say("6. meshrc history:")
@@ -147,10 +141,11 @@ class Demo:
         expect(not wrong, f"traffic should split {split}, it split {shown}")
 
     def commit(self, repo: pygit2.Repository, message: str, replace: dict[str, str]) -> None:
+        """Commit reviews.yaml with its weights changed (``{"80": "50"}``)."""
         path = self.repository / "mesh" / "reviews.yaml"
         text = path.read_text(encoding="utf-8")
         for old, new in replace.items():
-            text = text.replace(old, new)
+            text = text.replace(f"weight: {old}", f"weight: {new}")
         path.write_text(text, encoding="utf-8")
         _commit_worktree(repo, message)
 

@@ -17,6 +17,7 @@ from reconciler.cli.options import (
     color_option,
     default_cache_dir,
     namespace_option,
+    output_option,
     progress,
     use_color,
 )
@@ -138,15 +139,7 @@ def _parse_params(
 @click.option(
     "--fail-on-new", is_flag=True, help="With --base: fail only on findings the head introduces."
 )
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Output format (see the list below).",
-)
+@output_option(list(FORMATS), "Output format (see the list below).")
 @click.option(
     "--ignore",
     "ignores",

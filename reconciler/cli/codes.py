@@ -6,19 +6,12 @@ import json
 
 import click
 
+from reconciler.cli.options import output_option
 from reconciler.codes import CODES
 
 
 @click.command()
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@output_option(["text", "json"])
 def codes(output_format: str) -> None:
     """List the finding codes: severity, meaning, and Istio's or Kiali's code.
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import color_option, default_cache_dir, namespace_option, use_color
+from reconciler.cli.options import (
+    color_option,
+    default_cache_dir,
+    namespace_option,
+    output_option,
+    use_color,
+)
 from reconciler.diffs import diff_snapshots
 from reconciler.errors import UsageError
 from reconciler.output.common import plural
@@ -66,14 +72,8 @@ Secrets come from the environment, never from arguments:
     metavar="SUBDIR",
     help="Only the manifests under this folder (default: each commit's meshrc.yaml paths).",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(list(DIFF_WRITERS)),
-    default="text",
-    show_default=True,
-    help="text for a terminal, markdown for a PR comment, json for scripts.",
+@output_option(
+    list(DIFF_WRITERS), "text for a terminal, markdown for a PR comment, json for scripts."
 )
 @namespace_option
 @color_option

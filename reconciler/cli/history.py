@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import click
 
-from reconciler.cli.options import color_option, state_options, use_color
+from reconciler.cli.options import color_option, output_option, state_options, use_color
 from reconciler.output.common import Style, plain
 from reconciler.output.text import ansi
 from reconciler.state import SyncRecord, TargetStatus, open_store
@@ -45,15 +45,7 @@ A PostgreSQL password belongs in PGPASSWORD or ~/.pgpass, not in the URL.
 """
 
 
-output_option = click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for a terminal, json for scripts.",
-)
+table_option = output_option(["table", "json"], "table for a terminal, json for scripts.")
 
 Shown = TypeVar("Shown", SyncRecord, TargetStatus)
 
@@ -85,7 +77,7 @@ def show(
     show_default=True,
     help="How many syncs, the newest.",
 )
-@output_option
+@table_option
 @state_options
 @color_option
 def history(

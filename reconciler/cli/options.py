@@ -24,6 +24,19 @@ namespace_option = click.option(
 )
 
 
+def output_option(formats: list[str], help: str = "Output format.") -> Callable[[F], F]:
+    """``-o/--output FORMAT``, the first of ``formats`` by default, into ``output_format``."""
+    return click.option(
+        "-o",
+        "--output",
+        "output_format",
+        type=click.Choice(formats),
+        default=formats[0],
+        show_default=True,
+        help=help,
+    )
+
+
 def tree_options(command: F) -> F:
     """``[PATH] [--repo URL --ref REF] [--path SUBDIR]``: a folder, or a commit."""
     for decorator in reversed(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import namespace_option, tree_options
+from reconciler.cli.options import namespace_option, output_option, tree_options
 from reconciler.errors import RenderError, UsageError
 from reconciler.render.endpoints import (
     EndpointTable,
@@ -68,14 +68,7 @@ repository, no such Gateway).
     show_default=True,
     help="One bootstrap file, or file-based xDS (bootstrap.yaml, lds.yaml, cds.yaml; needs --out).",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(["yaml", "json"]),
-    default="yaml",
-    show_default=True,
-)
+@output_option(["yaml", "json"])
 @click.option("--out", type=click.Path(path_type=Path), help="Write the files into this folder.")
 @click.option(
     "--xds-dir",

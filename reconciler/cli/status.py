@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.history import output_option, show
+from reconciler.cli.history import show, table_option
 from reconciler.cli.options import color_option, state_options
 from reconciler.state import open_store
 from reconciler.state.display import status_table
@@ -36,7 +36,7 @@ Exit codes:
 
 
 @click.command(epilog=EPILOG)
-@output_option
+@table_option
 @state_options
 @color_option
 def status(output_format: str, state: str | None, state_dir: Path, color: str) -> None:

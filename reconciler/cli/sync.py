@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import default_cache_dir, namespace_option, progress, state_options
+from reconciler.cli.options import (
+    default_cache_dir,
+    namespace_option,
+    output_option,
+    progress,
+    state_options,
+)
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import SyncOptions, sync
 
@@ -64,14 +70,7 @@ Examples:
 )
 @state_options
 @namespace_option
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@output_option(["text", "json"])
 def sync_command(
     path: Path | None,
     repo: str | None,

@@ -10,6 +10,7 @@ import click
 from reconciler.cli.options import (
     color_option,
     namespace_option,
+    output_option,
     progress,
     tree_options,
     use_color,
@@ -58,14 +59,7 @@ Examples:
 
 @click.command(epilog=EPILOG)
 @tree_options
-@click.option(
-    "-o",
-    "--output",
-    "output_format",
-    type=click.Choice(VERIFY_FORMATS),
-    default="text",
-    show_default=True,
-)
+@output_option(list(VERIFY_FORMATS))
 @namespace_option
 @color_option
 def verify(
