@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli.options import namespace_option, output_option, tree_options
 from reconciler.errors import RenderError, UsageError
+from reconciler.render.cluster_endpoints import cluster_endpoints
 from reconciler.render.endpoints import (
     EndpointTable,
     from_snapshot,
@@ -31,7 +32,8 @@ Proxies (--proxy):
 
 \b
 Endpoints: ServiceEntry and WorkloadEntry addresses come from the files; a
-Kubernetes Service's Pods do not, so give them with --endpoints FILE:
+Kubernetes Service's Pods come from a cluster (--kubeconfig, --context: its
+EndpointSlices and Pod labels) or from --endpoints FILE:
   reviews.bookinfo/v1: [10.0.0.1:9080]      # host[:port][/subset]: addresses
   ratings.bookinfo.svc.cluster.local: [10.0.0.2:9080]
 
@@ -82,6 +84,12 @@ repository, no such Gateway).
     help="Addresses of Kubernetes Services' instances (see below).",
 )
 @click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read Services' endpoints from this cluster (EndpointSlices, Pod labels).",
+)
+@click.option("--context", metavar="NAME", help="The kubeconfig context (default: its current).")
+@click.option(
     "--credentials-dir",
     default=RenderOptions.credentials_dir,
     show_default=True,
@@ -104,6 +112,8 @@ def render(
     out: Path | None,
     xds_dir: str | None,
     endpoints_file: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
     credentials_dir: str,
     show_summary: bool,
     namespace: str,
@@ -125,7 +135,7 @@ def render(
     rendered = render_proxy(
         state.snapshot,
         proxy,
-        _endpoints(state, endpoints_file),
+        _endpoints(state, endpoints_file, kubeconfig, context),
         RenderOptions(namespace=proxy_namespace, credentials_dir=credentials_dir),
     )
     if show_summary:
@@ -151,8 +161,13 @@ def render(
     click.echo(f"wrote {', '.join(str(out / name) for name in texts)}", err=True)
 
 
-def _endpoints(state: MeshState, file: Path | None) -> EndpointTable:
+def _endpoints(
+    state: MeshState, file: Path | None, kubeconfig: Path | None, context: str | None
+) -> EndpointTable:
+    """The files' endpoints, the cluster's (with --kubeconfig or --context), the file's."""
     table = from_snapshot(state.snapshot)
+    if kubeconfig is not None or context is not None:
+        table = table.merged(cluster_endpoints(state.snapshot, kubeconfig, context))
     if file is None:
         return table
     try:
