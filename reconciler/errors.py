@@ -9,6 +9,8 @@
     ├── PolicyError               Rego policies could not be evaluated (fail closed)
     ├── RenderError               Envoy configuration could not be rendered, or Envoy rejects it
     ├── VerifyError               a real Envoy or its stand-in upstreams could not be run
+    ├── TargetError               a sync target (an Envoy's folder, a cluster) could not be
+    │                             read or written
     └── StateError                the history of syncs could not be opened, read or written
 
 Findings about the manifests themselves are never exceptions: they are data
@@ -62,6 +64,11 @@ class VerifyError(MeshrcError):
 
     Not a failed expectation (that is a result); the verification itself could not run.
     """
+
+
+class TargetError(MeshrcError):
+    """A sync target could not be read or written: a folder, an Envoy's admin API, or a
+    Kubernetes API server (named by its URL, never with credentials)."""
 
 
 class StateError(MeshrcError):

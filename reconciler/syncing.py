@@ -11,6 +11,10 @@ recorded, whatever happens.
     7 health   the target took it; if it rejected it, switch back (``rolled-back``)
     8 record   one history record per target, and one per rollback
 
+A Kubernetes target (:mod:`reconciler.targets.kubernetes`) plans against the inventory it
+keeps in the cluster, sends every change as a server-side dry run first, applies in
+make-before-break order, and puts back what it changed when a step fails.
+
 A target that fails does not stop the others: each is synced independently.
 """
 
@@ -26,8 +30,7 @@ from typing import Any
 from reconciler.checking import check_files
 from reconciler.codes import Severity
 from reconciler.config import EnvoyTarget, KubernetesTarget, RepoConfig
-from reconciler.errors import MeshrcError, UsageError
-from reconciler.findings import Report
+from reconciler.errors import MeshrcError, TargetError, UsageError
 from reconciler.planning import CheckChoices, CheckPlan
 from reconciler.policy.engines import EmbeddedEngine, Engine
 from reconciler.render.endpoints import (
@@ -42,9 +45,21 @@ from reconciler.render.proxies import render_proxy
 from reconciler.snapshots import MeshState, opened_source, read_state
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES
 from reconciler.source.git import CommitInfo, safe_url
+from reconciler.source.loading import SourceFile, load_files
 from reconciler.source.trees import CommitTree
 from reconciler.state import RollbackRecord, StateStore, SyncRecord, SyncResult
 from reconciler.targets.envoy import EnvoyAdmin, EnvoyFolder
+from reconciler.targets.kubernetes import (
+    Cluster,
+    Inventory,
+    Plan,
+    Rollout,
+    WriteHook,
+    content_hash,
+    desired_objects,
+    preflight,
+    source_key,
+)
 from reconciler.verify.envoy import validate
 
 Progress = Callable[[str], None]
@@ -52,7 +67,8 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """What to sync where. ``endpoints`` and ``admin_url`` override every Envoy target's."""
+    """What to sync where. ``endpoints`` and ``admin_url`` override every Envoy target's,
+    ``kubeconfig`` every Kubernetes target's."""
 
     location: str
     state_dir: Path
@@ -64,6 +80,11 @@ class SyncOptions:
     admin_url: str | None = None
     namespace: str = "default"
     engine: Engine = field(default_factory=EmbeddedEngine)
+    kubeconfig: Path | None = None
+    force_conflicts: bool = False
+    """Take over the fields other field managers own (server-side apply's force)."""
+    before_write: WriteHook | None = None
+    """Called before each write to a cluster's object: where tests cut a sync short."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +96,8 @@ class Outcome:
     """None for a dry run: nothing was done."""
     commit: str
     detail: str
+    changes: tuple[str, ...] = ()
+    """A dry run's changes, one a line (``create VirtualService shop/reviews``)."""
 
 
 @dataclass
@@ -102,32 +125,38 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
         targets = _chosen(plan.config, options.targets)
         progress(f"Checking {info.short_id}")
         check_options = plan.options(choices, options.engine, {"id": commit, "ref": options.ref})
-        report = check_files(tree.manifests(plan.paths), check_options)
+        checked = tree.manifests(plan.paths)
+        report = check_files(checked, check_options)
         parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
-        state = read_state(tree, None, options.namespace, parse_cache, commit)
+        state: MeshState | None = None  # read when an Envoy target needs it
         about = _Commit(info, options.ref, safe_url(options.location), datetime.now(UTC))
         threshold = plan.config.fail_on or "error"
         failing = [] if threshold == "none" else report.failing(Severity(threshold))
         outcomes = []
         for target in targets:
             if failing:
-                outcomes.append(_blocked(target.name, about, report, failing, store, options))
+                outcomes.append(_blocked(target.name, about, failing, store, options))
+            elif isinstance(target, KubernetesTarget):
+                outcomes.append(
+                    _sync_kubernetes(target, tree, checked, about, store, options, progress)
+                )
             else:
+                state = state or read_state(tree, None, options.namespace, parse_cache, commit)
                 outcomes.append(_sync_envoy(target, state, tree, about, store, options, progress))
     return outcomes
 
 
-def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget]:
+def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget | KubernetesTarget]:
     if not config.targets:
         raise UsageError("meshrc.yaml names no targets: add a `targets:` list (meshrc sync --help)")
     chosen = [config.target(n) for n in names] if names else list(config.targets)
-    clusters = [t.name for t in chosen if isinstance(t, KubernetesTarget)]
-    if clusters:
+    rendered = [t.name for t in chosen if isinstance(t, KubernetesTarget) and t.apply != ("istio",)]
+    if rendered:
         raise UsageError(
-            f"target {', '.join(clusters)}: Kubernetes clusters are not synced by this version "
-            "of meshrc yet, only Envoy targets (`type: envoy`)"
+            f"target {', '.join(rendered)}: only `apply: [istio]` is synced to Kubernetes "
+            "clusters by this version of meshrc, not the rendered Envoy configuration"
         )
-    return [t for t in chosen if isinstance(t, EnvoyTarget)]
+    return chosen
 
 
 def _record(
@@ -158,7 +187,6 @@ def _record(
 def _blocked(
     target: str,
     about: _Commit,
-    report: Report,
     failing: list[Any],
     store: StateStore,
     options: SyncOptions,
@@ -266,6 +294,161 @@ def _sync_envoy(
         commit,
         f"rolled back to {current.commit[:12]}: {problem}",
     )
+
+
+def _sync_kubernetes(
+    target: KubernetesTarget,
+    tree: CommitTree,
+    checked: list[SourceFile],
+    about: _Commit,
+    store: StateStore,
+    options: SyncOptions,
+    progress: Progress,
+) -> Outcome:
+    """Plan against the inventory the cluster keeps (the files' key first: an unchanged tree
+    costs one read), send every change as a server-side dry run, then apply them in
+    make-before-break order, and put everything back when a step fails."""
+    commit = about.info.id
+    kubeconfig = str(options.kubeconfig) if options.kubeconfig else None
+    source = tree.source  # the annotation names a local repository by its absolute path
+    repository = source.location if source.is_mirror else str(Path(source.location).resolve())
+    try:
+        files = _target_files(target, tree, checked)
+        key = source_key(target, repository, files)
+        with Cluster(target, kubeconfig) as cluster:
+            progress(f"Planning {target.name} against {cluster.server}")
+            inventory = cluster.read_inventory(target)
+            if inventory is not None and inventory.settled(key):
+                unchanged = {"unchanged": len(inventory.objects)}
+                return _up_to_date(target, about, store, options, inventory, unchanged)
+            parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
+            desired = desired_objects(
+                load_files(files, parse_cache).documents, target, repository, commit
+            )
+            plan = Plan.of(desired, inventory, target.prune)
+            if plan.empty:
+                return _up_to_date(target, about, store, options, inventory, plan.counts)
+            entries = [wanted.entry for wanted in desired.values()]
+            settled = Inventory(
+                target.name,
+                target.namespace,
+                commit,
+                repository,
+                key,
+                content_hash(entries),
+                (*entries, *plan.kept),
+            )
+            progress(f"Sending {len(plan.changed())} change(s) to {target.name} as a dry run")
+            existing = preflight(cluster, plan, options.force_conflicts)
+            if options.dry_run:
+                return Outcome(
+                    target.name,
+                    None,
+                    commit,
+                    f"would apply to {cluster.server}: {plan.summary()}",
+                    tuple(plan.lines()),
+                )
+            rollout = Rollout(
+                cluster, plan, inventory, settled, options.force_conflicts, options.before_write
+            )
+            progress(f"Applying {about.info.short_id} to {target.name}: {plan.summary()}")
+            try:
+                rollout.run(existing)
+            except TargetError as exc:
+                return _undo(rollout, exc, target, about, store, options, progress)
+    except MeshrcError as exc:
+        return _failed(store, options, target, about, str(exc), {})
+    applied = {"content_hash": settled.content_hash, "counts": plan.counts}
+    _record(store, options, target.name, about, SyncResult.APPLIED, **applied)
+    return Outcome(
+        target.name, SyncResult.APPLIED, commit, f"applied to {cluster.server}: {plan.summary()}"
+    )
+
+
+def _target_files(
+    target: KubernetesTarget, tree: CommitTree, checked: list[SourceFile]
+) -> list[SourceFile]:
+    """The target's manifests (its own ``paths``, else the checked ones): a file the checks
+    did not read is never applied."""
+    if target.paths is None:
+        return checked
+    files = tree.manifests(target.paths)
+    seen = {source.path for source in checked}
+    unchecked = [source.path for source in files if source.path not in seen]
+    if unchecked:
+        raise UsageError(
+            f"target {target.name}: {len(unchecked)} file(s) of its paths are outside the "
+            f"paths meshrc.yaml checks, first {unchecked[0]}; a sync applies checked files only"
+        )
+    return files
+
+
+def _up_to_date(
+    target: KubernetesTarget,
+    about: _Commit,
+    store: StateStore,
+    options: SyncOptions,
+    inventory: Inventory | None,
+    counts: dict[str, int],
+) -> Outcome:
+    hash_ = inventory.content_hash if inventory else None
+    _record(store, options, target.name, about, SyncResult.NO_OP, content_hash=hash_, counts=counts)
+    since = f" ({inventory.commit[:12]})" if inventory and inventory.commit else ""
+    return Outcome(target.name, SyncResult.NO_OP, about.info.id, f"up to date{since}")
+
+
+def _failed(
+    store: StateStore,
+    options: SyncOptions,
+    target: KubernetesTarget,
+    about: _Commit,
+    error: str,
+    counts: dict[str, int],
+) -> Outcome:
+    _record(store, options, target.name, about, SyncResult.FAILED, error=error, counts=counts)
+    return Outcome(target.name, SyncResult.FAILED, about.info.id, f"failed: {error}")
+
+
+def _undo(
+    rollout: Rollout,
+    failure: TargetError,
+    target: KubernetesTarget,
+    about: _Commit,
+    store: StateStore,
+    options: SyncOptions,
+    progress: Progress,
+) -> Outcome:
+    """A sync that failed part-way: what it changed put back and recorded ``rolled-back``;
+    or, when even that fails, ``failed``, and the inventory lists what may have changed."""
+    commit, counts = about.info.id, rollout.plan.counts
+    if not rollout.started:
+        return _failed(store, options, target, about, f"{failure}; nothing was applied", counts)
+    progress(f"Rolling back {target.name}")
+    try:
+        rollout.undo()
+    except MeshrcError as exc:
+        error = (
+            f"{failure}; the rollback failed too: {exc}; the inventory (ConfigMap "
+            f"{target.namespace}/{rollout.settled.name}) lists what may have changed, and the "
+            "next sync applies it again"
+        )
+        return _failed(store, options, target, about, error, counts)
+    previous = rollout.inventory.commit if rollout.inventory else None
+    if previous:
+        store.record_rollback(
+            RollbackRecord(target.name, commit, previous, str(failure), datetime.now(UTC))
+        )
+    _record(
+        store,
+        options,
+        target.name,
+        about,
+        SyncResult.ROLLED_BACK,
+        error=str(failure),
+        counts=counts,
+    )
+    back = f"rolled back to {previous[:12]}" if previous else "rolled back (nothing was there)"
+    return Outcome(target.name, SyncResult.ROLLED_BACK, commit, f"{back}: {failure}")
 
 
 def _endpoints(

@@ -29,12 +29,24 @@ The targets are in the repository's meshrc.yaml:
       directory: /var/lib/envoy   # default: <state dir>/envoy/<name>
       endpoints: endpoints.yaml   # Services' instances, in the repository
       adminUrl: http://127.0.0.1:15000   # the Envoy's admin API: confirm each apply
+    - name: prod-eu
+      type: kubernetes            # a cluster: the Istio resources, server-side applied
+      context: prod-eu            # of --kubeconfig, $KUBECONFIG or ~/.kube/config
+      namespace: mesh             # of objects that name none, and of the inventory
+      prune: true                 # delete what meshrc applied and left Git
 
 \b
 Steps: fetch, load, check (as meshrc check: a failing commit is never applied and is
 recorded as blocked), render, plan (content hashes: nothing new is a no-op), apply (the
 new version written whole, then switched to), health (the Envoy took it; else switched
 back and recorded as rolled back), record (meshrc history).
+
+\b
+A cluster is planned against its inventory (ConfigMap meshrc-inventory-NAME), every change
+is sent as a server-side dry run first (a conflict with another field manager, a schema
+rejection or a missing CRD applies nothing), then applied as field manager meshrc in
+make-before-break order (DestinationRules keep their old subsets until the VirtualServices
+have moved); a step that fails puts back what the sync changed.
 
 \b
 Exit codes: 0 every target applied or up to date, 1 a target was blocked by the checks,
@@ -44,6 +56,7 @@ Exit codes: 0 every target applied or up to date, 1 a target was blocked by the 
 Examples:
   meshrc sync --repo https://git.example.com/mesh.git --ref main
   meshrc sync . --ref HEAD --target local --dry-run
+  meshrc sync . --target prod-eu --kubeconfig ~/.kube/prod --dry-run   # each change
   envoy -c ~/.local/state/meshrc/envoy/local/bootstrap.yaml    # the Envoy it feeds
 """
 
@@ -68,6 +81,17 @@ Examples:
     metavar="URL",
     help="Admin API of the Envoy to confirm with (overrides adminUrl).",
 )
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Kubeconfig for every Kubernetes target (overrides their kubeconfig and inCluster; "
+    "their contexts are looked up in it).",
+)
+@click.option(
+    "--force-conflicts",
+    is_flag=True,
+    help="Take over fields another field manager owns in a cluster (server-side apply force).",
+)
 @state_options
 @namespace_option
 @output_option(["text", "json"])
@@ -79,6 +103,8 @@ def sync_command(
     dry_run: bool,
     endpoints: Path | None,
     envoy_admin: str | None,
+    kubeconfig: Path | None,
+    force_conflicts: bool,
     state: str | None,
     state_dir: Path,
     namespace: str,
@@ -98,6 +124,8 @@ def sync_command(
         endpoints=endpoints,
         admin_url=envoy_admin,
         namespace=namespace,
+        kubeconfig=kubeconfig,
+        force_conflicts=force_conflicts,
     )
     with open_store(state, state_dir) as store:
         outcomes = sync(options, store, progress)
@@ -108,6 +136,7 @@ def sync_command(
                 "result": o.result.value if o.result else "dry-run",
                 "commit": o.commit,
                 "detail": o.detail,
+                "changes": list(o.changes),
             }
             for o in outcomes
         ]
@@ -115,6 +144,8 @@ def sync_command(
     else:
         for o in outcomes:
             click.echo(f"{o.target}: {o.commit[:12]} {o.detail}")
+            for change in o.changes:
+                click.echo(f"  {change}")
     results = {o.result for o in outcomes}
     if results & {SyncResult.FAILED, SyncResult.ROLLED_BACK}:
         sys.exit(2)

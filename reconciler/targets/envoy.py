@@ -22,15 +22,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import MeshrcError
+from reconciler.errors import TargetError
 
 DATA = "..data"
 MANIFEST = "meshrc-version.json"
 UPDATE_STATS = ("listener_manager.lds", "cluster_manager.cds")
-
-
-class TargetError(MeshrcError):
-    """A target could not be written or read."""
 
 
 @dataclass(frozen=True)
