@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,8 @@ class Outcome:
     detail: str
     changes: tuple[str, ...] = ()
     """A dry run's changes, one a line (``create VirtualService shop/reviews``)."""
+    directory: Path | None = None
+    """An Envoy target's folder (what ``--run-envoy`` serves)."""
 
 
 @dataclass
@@ -134,16 +136,32 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
         failing = [] if threshold == "none" else report.failing(Severity(threshold))
         outcomes = []
         for target in targets:
+            folder = (
+                envoy_folder(target, options.state_dir).directory
+                if isinstance(target, EnvoyTarget)
+                else None
+            )
             if failing:
-                outcomes.append(_blocked(target.name, about, failing, store, options))
+                blocked = _blocked(target.name, about, failing, store, options)
+                outcomes.append(replace(blocked, directory=folder))
             elif isinstance(target, KubernetesTarget):
                 outcomes.append(
                     _sync_kubernetes(target, tree, checked, about, store, options, progress)
                 )
             else:
                 state = state or read_state(tree, None, options.namespace, parse_cache, commit)
-                outcomes.append(_sync_envoy(target, state, tree, about, store, options, progress))
+                outcome = _sync_envoy(target, state, tree, about, store, options, progress)
+                outcomes.append(replace(outcome, directory=folder))
     return outcomes
+
+
+def envoy_folder(target: EnvoyTarget, state_dir: Path) -> EnvoyFolder:
+    """The target's folder: its ``directory``, else ``<state dir>/envoy/<name>``."""
+    return EnvoyFolder(
+        Path(target.directory).expanduser()
+        if target.directory
+        else state_dir / "envoy" / target.name
+    )
 
 
 def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget | KubernetesTarget]:
@@ -213,11 +231,7 @@ def _sync_envoy(
     options: SyncOptions,
     progress: Progress,
 ) -> Outcome:
-    folder = EnvoyFolder(
-        Path(target.directory).expanduser()
-        if target.directory
-        else options.state_dir / "envoy" / target.name
-    )
+    folder = envoy_folder(target, options.state_dir)
     commit = about.info.id
     try:
         progress(f"Rendering {target.proxy} for {target.name}")
@@ -252,7 +266,7 @@ def _sync_envoy(
             was = f"from {current.commit[:12]}" if current else "first version"
             sizes = f"{counts['listeners']} listeners and {counts['clusters']} clusters"
             return Outcome(target.name, None, commit, f"would apply {sizes} ({was})")
-        admin_url = options.admin_url or target.admin_url
+        admin_url = options.admin_url or target.admin_url or folder.admin_url()
         admin = EnvoyAdmin(admin_url) if admin_url else None
         before = admin.update_counters() if admin and current else {}
         progress(f"Applying {about.info.short_id} to {target.name}")

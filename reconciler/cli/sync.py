@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -17,6 +20,7 @@ from reconciler.cli.options import (
 )
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import SyncOptions, sync
+from reconciler.targets.envoy import EnvoyFolder, supervise
 
 EPILOG = """
 \b
@@ -58,6 +62,7 @@ Examples:
   meshrc sync . --ref HEAD --target local --dry-run
   meshrc sync . --target prod-eu --kubeconfig ~/.kube/prod --dry-run   # each change
   envoy -c ~/.local/state/meshrc/envoy/local/bootstrap.yaml    # the Envoy it feeds
+  meshrc sync . --run-envoy       # or let meshrc run that Envoy, and keep it running
 """
 
 
@@ -92,6 +97,12 @@ Examples:
     is_flag=True,
     help="Take over fields another field manager owns in a cluster (server-side apply force).",
 )
+@click.option(
+    "--run-envoy",
+    is_flag=True,
+    help="Then run a real Envoy on each Envoy target's folder and keep it running (restarted "
+    "when it exits) until Ctrl-C; other syncs confirm their versions through it.",
+)
 @state_options
 @namespace_option
 @output_option(["text", "json"])
@@ -105,6 +116,7 @@ def sync_command(
     envoy_admin: str | None,
     kubeconfig: Path | None,
     force_conflicts: bool,
+    run_envoy: bool,
     state: str | None,
     state_dir: Path,
     namespace: str,
@@ -147,6 +159,28 @@ def sync_command(
             for change in o.changes:
                 click.echo(f"  {change}")
     results = {o.result for o in outcomes}
+    folders = [o.directory for o in outcomes if o.directory and (o.directory / "..data").exists()]
+    if run_envoy and folders:
+        _supervise([EnvoyFolder(folder) for folder in folders])
     if results & {SyncResult.FAILED, SyncResult.ROLLED_BACK}:
         sys.exit(2)
     sys.exit(1 if SyncResult.BLOCKED in results else 0)
+
+
+def _supervise(folders: list[EnvoyFolder]) -> None:
+    """Keep an Envoy running on every folder until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    say = functools.partial(click.echo, err=True)
+    say("Running Envoy; Ctrl-C stops it.")
+    threads = [
+        threading.Thread(
+            target=supervise, args=(folder, stop, say), name=f"envoy-{folder.directory.name}"
+        )
+        for folder in folders
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -16,16 +16,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from reconciler.errors import TargetError
+from reconciler.verify.envoy import EnvoyProcess
 
 DATA = "..data"
 MANIFEST = "meshrc-version.json"
+ADMIN_FILE = "meshrc-envoy-admin"
+"""Where a supervised Envoy's admin URL is written, so that other syncs confirm through it."""
 UPDATE_STATS = ("listener_manager.lds", "cluster_manager.cds")
 
 
@@ -47,6 +54,13 @@ class EnvoyFolder:
     @property
     def bootstrap(self) -> Path:
         return self.directory / "bootstrap.yaml"
+
+    def admin_url(self) -> str | None:
+        """The admin URL of the Envoy that ``meshrc sync --run-envoy`` supervises here."""
+        try:
+            return (self.directory / ADMIN_FILE).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def current(self) -> Version | None:
         """The version the Envoy reads now; None before the first apply."""
@@ -156,3 +170,34 @@ class EnvoyAdmin:
             if time.monotonic() > deadline:
                 return f"Envoy did not take the new version within {self.timeout:g} s"
             time.sleep(0.05)
+
+
+def supervise(
+    folder: EnvoyFolder,
+    stop: threading.Event,
+    say: Callable[[str], None],
+    binary: str | None = None,
+) -> int:
+    """Run a real Envoy on ``folder`` until ``stop`` is set, starting it again whenever it
+    exits; the number of restarts. Its admin URL is in the folder while it runs, for the
+    syncs that confirm new versions through it."""
+    config = yaml.safe_load(folder.bootstrap.read_text(encoding="utf-8"))
+    restarts = -1
+    pause = 0.5
+    admin_file = folder.directory / ADMIN_FILE
+    try:
+        while not stop.is_set():
+            restarts += 1
+            with EnvoyProcess(config, binary=binary) as envoy:
+                _write_synced(admin_file, envoy.admin_url)
+                say(f"Envoy {envoy.pid} serves {folder.directory} (admin {envoy.admin_url})")
+                while not stop.wait(0.2):
+                    if envoy.exited:
+                        say(f"Envoy {envoy.pid} exited; starting it again in {pause:g} s")
+                        break
+            if not stop.is_set():
+                stop.wait(pause)
+                pause = min(pause * 2, 30.0)  # an Envoy that keeps dying is not restarted in a loop
+    finally:
+        admin_file.unlink(missing_ok=True)
+    return restarts

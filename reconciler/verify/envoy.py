@@ -157,6 +157,11 @@ class EnvoyProcess(StopsOnExit):
         return self._running().pid
 
     @property
+    def exited(self) -> bool:
+        """Whether the started Envoy has exited (crashed, or was killed) since."""
+        return self._process is not None and self._process.poll() is not None
+
+    @property
     def admin_url(self) -> str:
         self._running()
         return f"http://{HOST}:{self._admin_port}"
