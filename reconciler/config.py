@@ -24,16 +24,35 @@ a folder, the layout of a mounted ConfigMap) or a Kubernetes cluster::
         context: prod-eu             # of the kubeconfig (default: $KUBECONFIG or ~/.kube/config)
         apply: [istio]               # Istio resources; `envoy` adds the rendered config
         prune: true
+      - name: prod-us
+        type: kubernetes
+        apply: [istio, envoy]        # and ConfigMaps meshrc-envoy-<proxy, / as ->
+        proxies: [mesh, shop/web]    # whose (default: every Istio Gateway of the commit)
+        proxyNamespace: shop         # the sidecar's, for `mesh` (default: `namespace`)
+        xdsDirectory: /etc/envoy/xds # where the Envoys mount their ConfigMap
+        credentialsDirectory: /etc/istio/credentials   # where the Gateways' Secrets are
+
+The keys of the rendered configuration are errors without `envoy` in `apply`: they would
+silently do nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reconciler.errors import ConfigError
+from reconciler.render.options import MESH, RenderOptions
 
 CONFIG_FILE = "meshrc.yaml"
 
@@ -58,6 +77,12 @@ class EnvoyTarget(_Target):
     admin_url: str | None = Field(None, alias="adminUrl")
 
 
+PROXY = re.compile(rf"{MESH}|[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?")
+"""``mesh``, or an Istio Gateway as ``<namespace>/<name>`` (Kubernetes names)."""
+ENVOY_KEYS = ("proxies", "proxy_namespace", "xds_directory", "credentials_directory")
+"""The settings of ``apply: [istio, envoy]``."""
+
+
 class KubernetesTarget(_Target):
     """A Kubernetes cluster, reached through a kubeconfig context or from inside it."""
 
@@ -68,6 +93,42 @@ class KubernetesTarget(_Target):
     apply: tuple[Literal["istio", "envoy"], ...] = ("istio",)
     namespace: str = "default"
     prune: bool = True
+    proxies: tuple[str, ...] | None = None
+    """Whose Envoy configuration is applied; None: every Istio Gateway of the commit."""
+    proxy_namespace: str | None = Field(None, alias="proxyNamespace")
+    """The sidecar's (proxy ``mesh``); None: the target's ``namespace``."""
+    xds_directory: str = Field("/etc/envoy/xds", alias="xdsDirectory")
+    credentials_directory: str = Field(RenderOptions.credentials_dir, alias="credentialsDirectory")
+
+    @field_validator("apply")
+    @classmethod
+    def _with_istio(cls, apply: tuple[str, ...]) -> tuple[str, ...]:
+        if sorted(apply) not in (["istio"], ["envoy", "istio"]):
+            raise ValueError("expected [istio] or [istio, envoy]")
+        return tuple(sorted(apply, reverse=True))  # one spelling: ("istio", "envoy")
+
+    @field_validator("proxies")
+    @classmethod
+    def _proxy_names(cls, proxies: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for proxy in proxies or ():
+            if not PROXY.fullmatch(proxy):
+                raise ValueError(f"expected {MESH} or <namespace>/<gateway>, not {proxy!r}")
+        return proxies
+
+    @model_validator(mode="after")
+    def _envoy_keys_need_envoy(self) -> KubernetesTarget:
+        given = [
+            field.alias or name
+            for name, field in type(self).model_fields.items()
+            if name in ENVOY_KEYS and name in self.model_fields_set
+        ]
+        if given and not self.renders_envoy:
+            raise ValueError(f"{', '.join(given)}: only with `apply: [istio, envoy]`")
+        return self
+
+    @property
+    def renders_envoy(self) -> bool:
+        return "envoy" in self.apply
 
 
 Target = Annotated[EnvoyTarget | KubernetesTarget, Field(discriminator="type")]

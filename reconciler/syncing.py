@@ -49,6 +49,7 @@ from reconciler.source.loading import SourceFile, load_files
 from reconciler.source.trees import CommitTree
 from reconciler.state import RollbackRecord, StateStore, SyncRecord, SyncResult
 from reconciler.targets.envoy import EnvoyAdmin, EnvoyFolder
+from reconciler.targets.envoy_configmaps import EnvoyConfigMaps
 from reconciler.targets.kubernetes import (
     Cluster,
     Inventory,
@@ -167,14 +168,7 @@ def envoy_folder(target: EnvoyTarget, state_dir: Path) -> EnvoyFolder:
 def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget | KubernetesTarget]:
     if not config.targets:
         raise UsageError("meshrc.yaml names no targets: add a `targets:` list (meshrc sync --help)")
-    chosen = [config.target(n) for n in names] if names else list(config.targets)
-    rendered = [t.name for t in chosen if isinstance(t, KubernetesTarget) and t.apply != ("istio",)]
-    if rendered:
-        raise UsageError(
-            f"target {', '.join(rendered)}: only `apply: [istio]` is synced to Kubernetes "
-            "clusters by this version of meshrc, not the rendered Envoy configuration"
-        )
-    return chosen
+    return [config.target(n) for n in names] if names else list(config.targets)
 
 
 def _record(
@@ -321,7 +315,8 @@ def _sync_kubernetes(
 ) -> Outcome:
     """Plan against the inventory the cluster keeps (the files' key first: an unchanged tree
     costs one read), send every change as a server-side dry run, then apply them in
-    make-before-break order, and put everything back when a step fails."""
+    make-before-break order, and put everything back when a step fails. The rendered Envoy
+    ConfigMaps (``apply: [istio, envoy]``) are more objects, each loaded by an Envoy first."""
     commit = about.info.id
     kubeconfig = str(options.kubeconfig) if options.kubeconfig else None
     source = tree.source  # the annotation names a local repository by its absolute path
@@ -336,12 +331,14 @@ def _sync_kubernetes(
                 unchanged = {"unchanged": len(inventory.objects)}
                 return _up_to_date(target, about, store, options, inventory, unchanged)
             parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
-            desired = desired_objects(
-                load_files(files, parse_cache).documents, target, repository, commit
-            )
+            documents = load_files(files, parse_cache).documents
+            desired = desired_objects(documents, target, repository, commit)
+            configmaps = EnvoyConfigMaps.of(cluster, target, documents, repository, commit)
+            desired.update(configmaps.objects)
             plan = Plan.of(desired, inventory, target.prune)
             if plan.empty:
                 return _up_to_date(target, about, store, options, inventory, plan.counts)
+            configmaps.validate(plan)
             entries = [wanted.entry for wanted in desired.values()]
             settled = Inventory(
                 target.name,

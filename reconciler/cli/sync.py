@@ -38,6 +38,8 @@ The targets are in the repository's meshrc.yaml:
       context: prod-eu            # of --kubeconfig, $KUBECONFIG or ~/.kube/config
       namespace: mesh             # of objects that name none, and of the inventory
       prune: true                 # delete what meshrc applied and left Git
+      apply: [istio, envoy]       # also the rendered Envoy config, as ConfigMaps
+      proxies: [istio-system/ingress]   # which (default: every Gateway)
 
 \b
 Steps: fetch, load, check (as meshrc check: a failing commit is never applied and is

@@ -47,11 +47,15 @@ def cluster_endpoints(
                 raise RenderError(f"Kubernetes API at {server} is unreachable") from None
     except kubernetes.config.ConfigException as exc:
         raise RenderError(f"kubeconfig: {exc}") from None
-    labels = {
+    return assemble(snapshot, slices["items"], pod_labels(pods["items"]))
+
+
+def pod_labels(pods: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, str]]:
+    """(namespace, name) -> labels of Pods as the API serves them."""
+    return {
         (pod["metadata"]["namespace"], pod["metadata"]["name"]): pod["metadata"].get("labels") or {}
-        for pod in pods["items"]
+        for pod in pods
     }
-    return assemble(snapshot, slices["items"], labels)
 
 
 def assemble(

@@ -1,6 +1,7 @@
-"""A Kubernetes cluster target: a commit's Istio resources applied to an API server as
-``kubectl apply --server-side`` would, in an order that never routes to a subset that is not
-there yet, with an inventory in the cluster that says what meshrc put there.
+"""A Kubernetes cluster target: a commit's Istio resources (and with ``apply: [istio,
+envoy]`` the ConfigMaps of :mod:`reconciler.targets.envoy_configmaps`) applied to an API
+server as ``kubectl apply --server-side`` would, in an order that never routes to a subset
+that is not there yet, with an inventory in the cluster that says what meshrc put there.
 
     server-side apply  field manager ``meshrc``: a field another manager owns is a conflict
                        (HTTP 409), taken over only when asked (``force``)
@@ -14,9 +15,10 @@ there yet, with an inventory in the cluster that says what meshrc put there.
                        schema rejection (422) or a missing CRD (404) fails the sync before
                        anything is written
     order              ServiceEntries and WorkloadEntries; DestinationRules holding their live
-                       and their new subsets; Gateways; VirtualServices; VirtualServices that
-                       left Git deleted; DestinationRules trimmed to their new subsets; the
-                       rest of what left Git deleted (Istio's make-before-break advice)
+                       and their new subsets; Gateways; VirtualServices; Envoy ConfigMaps;
+                       VirtualServices that left Git deleted; DestinationRules trimmed to
+                       their new subsets; the rest of what left Git deleted (Istio's
+                       make-before-break advice)
     write-ahead        before the first write the inventory lists the changes as pending, so
                        that a sync cut short (the API server gone) still says what may have
                        changed, and the next sync re-applies it
@@ -47,7 +49,8 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from reconciler.config import KubernetesTarget
+from reconciler import __version__
+from reconciler.config import ENVOY_KEYS, KubernetesTarget
 from reconciler.errors import TargetError
 from reconciler.model.resources import ISTIO_GROUP
 from reconciler.source.git import safe_url
@@ -76,8 +79,24 @@ PLURALS = {
     "Gateway": "gateways",
     "VirtualService": "virtualservices",
 }
-APPLY_ORDER = ("ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService")
-PRUNE_ORDER = ("VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "WorkloadEntry")
+CONFIG_MAP = "ConfigMap"
+"""The kind of rendered Envoy configuration (core API group, not in ``PLURALS``)."""
+APPLY_ORDER = (
+    "ServiceEntry",
+    "WorkloadEntry",
+    "DestinationRule",
+    "Gateway",
+    "VirtualService",
+    CONFIG_MAP,
+)
+PRUNE_ORDER = (
+    "VirtualService",
+    CONFIG_MAP,
+    "DestinationRule",
+    "Gateway",
+    "ServiceEntry",
+    "WorkloadEntry",
+)
 
 WORKERS = 4
 """Requests in flight at once: an API server answers a few together faster than one after
@@ -95,7 +114,8 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, order=True)
 class ObjectRef:
-    """An object of the cluster, by kind, namespace and name (its API group is Istio's)."""
+    """An object of the cluster, by kind, namespace and name (an Istio kind, or a
+    ConfigMap)."""
 
     kind: str
     namespace: str
@@ -117,13 +137,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class DesiredObject:
-    """An object as the commit wants it: the document as written, with its namespace and
-    meshrc's label and annotations."""
+    """An object as the commit wants it: the document as written (or a rendered ConfigMap),
+    with its namespace and meshrc's label and annotations."""
 
     entry: Entry
     body: dict[str, Any]
     origin: str
-    """``file:line`` of the document."""
+    """``file:line`` of the document, or what the object was rendered from."""
 
     @property
     def ref(self) -> ObjectRef:
@@ -150,33 +170,59 @@ def desired_objects(
         ref = ObjectRef(body["kind"], str(meta.get("namespace") or target.namespace), name)
         if ref in found:
             raise TargetError(f"{ref} is written twice, at {found[ref].origin} and {origin}")
-        owned = {
-            **body,
-            "metadata": {
-                **meta,
-                "namespace": ref.namespace,
-                "labels": {**(meta.get("labels") or {}), MANAGED_BY: FIELD_MANAGER},
-                "annotations": {
-                    **(meta.get("annotations") or {}),
-                    REPOSITORY: repository,
-                    TARGET: target.name,
-                },
-            },
-        }
-        try:  # the commit is left out: an object a new commit does not change is left alone
-            digest = hashlib.sha256(_canonical(owned)).hexdigest()[:16]
-        except (TypeError, ValueError) as exc:
-            raise TargetError(f"{origin}: {ref} cannot be sent as JSON: {exc}") from None
-        owned["metadata"]["annotations"][COMMIT] = commit
-        found[ref] = DesiredObject(Entry(ref, api_version, digest), owned, origin)
+        found[ref] = owned_object(ref, api_version, body, origin, target, repository, commit)
     return found
 
 
+def owned_object(
+    ref: ObjectRef,
+    api_version: str,
+    body: dict[str, Any],
+    origin: str,
+    target: KubernetesTarget,
+    repository: str,
+    commit: str,
+) -> DesiredObject:
+    """``body`` as ``ref`` with meshrc's label and annotations, hashed without the commit: an
+    object a new commit does not change is left alone."""
+    meta = body.get("metadata") or {}
+    owned = {
+        **body,
+        "metadata": {
+            **meta,
+            "namespace": ref.namespace,
+            "labels": {**(meta.get("labels") or {}), MANAGED_BY: FIELD_MANAGER},
+            "annotations": {
+                **(meta.get("annotations") or {}),
+                REPOSITORY: repository,
+                TARGET: target.name,
+            },
+        },
+    }
+    try:
+        digest = hashlib.sha256(_canonical(owned)).hexdigest()[:16]
+    except (TypeError, ValueError) as exc:
+        raise TargetError(f"{origin}: {ref} cannot be sent as JSON: {exc}") from None
+    owned["metadata"]["annotations"][COMMIT] = commit
+    return DesiredObject(Entry(ref, api_version, digest), owned, origin)
+
+
 def source_key(target: KubernetesTarget, repository: str, files: Iterable[SourceFile]) -> str:
-    """A hash of everything the plan is made of but the inventory: the same key means the
-    same objects, so an unchanged tree is a no-op without reading a file."""
+    """A hash of everything the plan is made of that is not in the cluster: the same key
+    means the same objects, so an unchanged tree is a no-op without reading a file.
+
+    What this fast no-op sees: the files, the target's settings (those of the rendered
+    configuration too) and, when it renders, meshrc's version. What it cannot see: the
+    cluster. The Envoy ConfigMaps hold the endpoints of the cluster's Pods, which the key
+    leaves out (reading them is what the fast path saves); Pods that came or went since are
+    picked up by the next sync that plans (one whose files or settings changed), as the
+    ConfigMaps' hashes include the endpoints."""
     digest = hashlib.sha256()
-    digest.update(_canonical([FORMAT, target.name, target.namespace, target.prune, repository]))
+    settings = [FORMAT, target.name, target.namespace, target.prune, repository]
+    if target.renders_envoy:  # an Istio-only target keeps the key it had before these
+        envoy = target.model_dump(mode="json", include=set(ENVOY_KEYS))
+        settings += [envoy, __version__]
+    digest.update(_canonical(settings))
     for source in sorted(files, key=lambda f: f.path):
         digest.update(f"\0{source.path}\0{source.blob_id}".encode())
     return digest.hexdigest()
@@ -446,6 +492,12 @@ class Cluster:
         """Delete the object; one that is gone already is no error."""
         self._request("DELETE", _object(entry), absent_ok=True)
 
+    def list_items(self, path: str, shown: str) -> list[dict[str, Any]]:
+        """The items of a list (``/api/v1/pods``: of every namespace), as the API serves them."""
+        _, found = self._request("GET", _Resource(path, shown))
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
     def _request(
         self,
         method: str,
@@ -499,6 +551,8 @@ class _Resource:
 
 def _object(entry: Entry) -> _Resource:
     ref = entry.ref
+    if ref.kind == CONFIG_MAP:
+        return _configmap(ref.namespace, ref.name)
     path = (
         f"/apis/{entry.api_version}/namespaces/{quote(ref.namespace, safe='')}/"
         f"{PLURALS[ref.kind]}/{quote(ref.name, safe='')}"

@@ -22,7 +22,7 @@ import yaml
 from cli.helpers import invoke, no_traceback
 from kubernetes.client.exceptions import ApiException
 
-from reconciler.errors import RefNotFoundError, UsageError
+from reconciler.errors import RefNotFoundError
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import Outcome, SyncOptions, sync
 from reconciler.targets.kubernetes import PLURALS, ObjectRef
@@ -164,18 +164,23 @@ def inventory(api: Any, namespace: str, name: str = "prod") -> tuple[dict[str, s
     return found.data, listing
 
 
-def istio_requests(api: Any) -> float:
-    """Requests for Istio resources the API server has served, by its own metrics (watches
-    left out: one counts when it ends, as another test's may)."""
+def served(api: Any, label: str) -> float:
+    """Requests the API server has served whose metric has ``label`` (``group="..."``), by
+    its own metrics (watches left out: one counts when it ends, as another test's may)."""
     answer = api.call_api("GET", f"{api.configuration.host}/metrics")
     answer.read()
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in answer.data.decode().splitlines()
         if line.startswith("apiserver_request_total{")
-        and f'group="{GROUP}"' in line
+        and label in line
         and 'verb="WATCH"' not in line
     )
+
+
+def istio_requests(api: Any) -> float:
+    """Requests for Istio resources the API server has served."""
+    return served(api, f'group="{GROUP}"')
 
 
 def subsets(api: Any, namespace: str) -> list[str]:
@@ -628,12 +633,3 @@ def test_only_checked_files_are_applied(
     (refused,) = run(repo, tmp_path / "state")
     assert refused.result == SyncResult.FAILED
     assert "outside the paths meshrc.yaml checks, first elsewhere/api.yaml" in refused.detail
-
-
-def test_rendered_envoy_configuration_is_not_applied_to_clusters_yet(
-    tmp_path: Path, kube_env: TestEnv
-) -> None:
-    repo = MeshRepo(tmp_path / "repo", [target("prod", kube_env, "x", apply=["istio", "envoy"])])
-    repo.commit(mesh(virtual_service("web")))
-    with pytest.raises(UsageError, match=r"target prod: only `apply: \[istio\]` is synced"):
-        run(repo, tmp_path / "state")
