@@ -11,6 +11,8 @@ database with its password hidden.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -203,9 +205,22 @@ def _engine(url: URL) -> Engine:
 
 
 def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
-    """WAL, and transactions begun by SQLAlchemy (below) rather than by the driver."""
+    """WAL, and transactions begun by SQLAlchemy (below) rather than by the driver.
+
+    Switching a new database to WAL needs it alone; another process switching it at the same
+    moment makes SQLite answer "locked" at once, without its busy wait: so wait here, within
+    the same busy timeout. (Once the file is in WAL mode, the mode sticks: no switch, no wait.)
+    """
     dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(connection: Connection) -> None:
