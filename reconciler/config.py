@@ -19,6 +19,7 @@ a folder, the layout of a mounted ConfigMap) or a Kubernetes cluster::
         endpoints: endpoints.yaml    # Services' instances (see `meshrc render --help`)
         portOffset: 20000            # listen on 29080 for 9080
         adminUrl: http://127.0.0.1:15000   # an Envoy that reads the folder, to confirm
+        drift: warn                  # meshrc drift: warn (record, report) or heal
       - name: prod-eu
         type: kubernetes
         context: prod-eu             # of the kubeconfig (default: $KUBECONFIG or ~/.kube/config)
@@ -63,6 +64,9 @@ class _Target(BaseModel):
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
     paths: list[str] | None = None
     """Manifest folders of this target (default: the repository's ``paths``)."""
+    drift: Literal["warn", "heal"] = "warn"
+    """What ``meshrc drift`` does with a difference it finds: record and report it, or
+    also put back what the last synced commit says."""
 
 
 class EnvoyTarget(_Target):

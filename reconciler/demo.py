@@ -9,9 +9,7 @@ observed, not assumed: the demo fails when something does not happen as it says.
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ import pygit2
 import yaml
 
 from reconciler.errors import MeshrcError
+from reconciler.processes import free_port_offset
 from reconciler.snapshots import read_state
 from reconciler.source.trees import FolderTree
 from reconciler.state import SyncResult, open_store
@@ -34,8 +33,8 @@ from reconciler.verify.running import stand_ins
 TEMPLATE = Path(__file__).resolve().parent / "repo-template"
 NAMESPACE = "bookinfo"
 REVIEWS = "reviews.bookinfo.svc.cluster.local"
-REQUESTS = 400
-TOLERANCE = 6.0
+REQUESTS = 1000
+TOLERANCE = 7.0
 SIGNATURE = pygit2.Signature("meshrc demo", "demo@meshrc.invalid")
 
 Say = Callable[[str], None]
@@ -57,7 +56,7 @@ class Demo:
 
     def run(self) -> None:
         self.say("meshrc demo: Istio routing from Git to a real Envoy, checked, with no cluster")
-        self.offset = _free_offset([80, 443, 9080])
+        self.offset = free_port_offset([80, 443, 9080])
         repo = self._create_repository()
         self.say(f"1. A Git repository from the starter repository: {self.repository}")
         state = read_state(FolderTree(self.repository), None, NAMESPACE)
@@ -194,24 +193,6 @@ def _commit_worktree(repo: pygit2.Repository, message: str) -> None:
 def expect(condition: bool, what: str) -> None:
     if not condition:
         raise DemoFailed(f"demo step failed: {what}")
-
-
-def _free_offset(ports: list[int]) -> int:
-    """An offset that makes every one of ``ports`` free on 127.0.0.1."""
-    for _ in range(50):
-        offset = random.randrange(20000, 40000)
-        if all(_bindable(p + offset) for p in ports):
-            return offset
-    raise DemoFailed("found no free ports on 127.0.0.1 for the demo's Envoy")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @contextmanager

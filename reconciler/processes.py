@@ -12,6 +12,7 @@ killed.
 from __future__ import annotations
 
 import multiprocessing
+import random
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
+
+from reconciler.errors import MeshrcError
 
 
 def fork_is_safe() -> bool:
@@ -28,6 +31,25 @@ def fork_is_safe() -> bool:
 def worker_context(fork: bool) -> BaseContext:
     """The multiprocessing context: fork when the caller found it safe, else spawn."""
     return multiprocessing.get_context("fork" if fork else "spawn")
+
+
+def free_port_offset(ports: list[int]) -> int:
+    """An offset (20000-39999) that makes every one of ``ports`` free on 127.0.0.1 a moment
+    ago: for an Envoy whose listeners keep their relative ports (``portOffset``)."""
+    for _ in range(100):
+        offset = random.randrange(20000, 40000)
+        if all(_bindable(port + offset) for port in ports):
+            return offset
+    raise MeshrcError(f"no free ports on 127.0.0.1 for {ports} at any offset tried")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:

@@ -189,6 +189,7 @@ def _record(
         ref=about.ref,
         author=f"{about.info.author_name} <{about.info.author_email}>",
         message=about.info.summary,
+        reverts=list(about.info.reverts) or None,
         **fields,
     )
     if not options.dry_run:
@@ -235,7 +236,6 @@ def _sync_envoy(
             _endpoints(target, state, tree, options),
             RenderOptions(namespace=target.namespace, port_offset=target.port_offset),
         )
-        validate(bootstrap(rendered))
         files = {
             name: dumps(document, "yaml")
             for name, document in xds_files(rendered, str(folder.directory.resolve())).items()
@@ -256,6 +256,7 @@ def _sync_envoy(
                 counts=counts,
             )
             return Outcome(target.name, SyncResult.NO_OP, commit, f"up to date ({current.name})")
+        validate(bootstrap(rendered))  # only what is new: a no-op starts no Envoy
         if options.dry_run:
             was = f"from {current.commit[:12]}" if current else "first version"
             sizes = f"{counts['listeners']} listeners and {counts['clusters']} clusters"

@@ -19,6 +19,7 @@ from testbins import OPA, PinnedBinary
 
 from reconciler.errors import VerifyError
 from reconciler.testenv import ETCD, KUBE_APISERVER, TestEnv
+from reconciler.testenv.binaries import HELM
 from reconciler.verify.envoy import find_envoy
 
 
@@ -47,6 +48,12 @@ def unavailable(reason: str, in_ci: str) -> NoReturn:
 def opa_binary() -> Path:
     """The pinned OPA (MESHRC_OPA_BINARY, else the cached build)."""
     return require_binary(OPA)
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The pinned Helm (MESHRC_HELM_BINARY, else the cached build), for the chart's tests."""
+    return require_binary(HELM)
 
 
 @pytest.fixture(scope="session")

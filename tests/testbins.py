@@ -8,6 +8,7 @@ at a binary built elsewhere.
 
     python3 tests/testbins.py opa      # build if missing, print the path (used by .ci/run)
     python3 tests/testbins.py etcd     # likewise etcd and kube-apiserver
+    python3 tests/testbins.py helm     # and Helm, for the chart's tests (tests/chart)
 
 Pytest never builds (a cold build takes minutes): its fixtures only *find* the binaries and
 fail under ``CI=true`` or skip elsewhere when one is missing; ``.ci/run`` builds them first.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from reconciler.testenv.binaries import SERVERS, GoInstalled, PinnedBinary, TestEnvError
+from reconciler.testenv.binaries import HELM, SERVERS, GoInstalled, PinnedBinary, TestEnvError
 
 OPA = GoInstalled(
     name="opa",
@@ -26,7 +27,7 @@ OPA = GoInstalled(
     env_var="MESHRC_OPA_BINARY",
 )
 
-BINARIES: dict[str, PinnedBinary] = {binary.name: binary for binary in (OPA, *SERVERS)}
+BINARIES: dict[str, PinnedBinary] = {binary.name: binary for binary in (OPA, *SERVERS, HELM)}
 
 
 def main(argv: list[str]) -> int:

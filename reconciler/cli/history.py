@@ -11,8 +11,8 @@ import click
 from reconciler.cli.options import color_option, output_option, state_options, use_color
 from reconciler.output.common import Style, plain
 from reconciler.output.text import ansi
-from reconciler.state import SyncRecord, TargetStatus, open_store
-from reconciler.state.display import history_table, to_json
+from reconciler.state import DriftRecord, SyncRecord, TargetStatus, open_store
+from reconciler.state.display import drift_table, history_table, to_json
 
 EPILOG = """\
 \b
@@ -21,6 +21,7 @@ Examples:
   meshrc history --target prod-eu --limit 10
   meshrc history -o json | jq -r '.[] | select(.result == "failed") | .commit'
   MESHRC_STATE=postgresql://meshrc@db.example.com/meshrc meshrc history
+  meshrc history --drift                    the drifts `meshrc drift` found (and healed)
 
 \b
 Output (table):
@@ -32,7 +33,8 @@ Output (table):
 \b
 Results: applied, no-op (the content was already there), blocked (findings stopped it),
 failed, rolled-back (put back to the last good commit; `meshrc status` names it).
--o json prints every field: counts, findings, error, repository, ref, content_hash.
+-o json prints every field: counts, findings, error, repository, ref, content_hash,
+reverts (the commits a synced revert names; the table says "rollback of <commit>").
 
 \b
 Exit codes:
@@ -47,7 +49,7 @@ A PostgreSQL password belongs in PGPASSWORD or ~/.pgpass, not in the URL.
 
 table_option = output_option(["table", "json"], "table for a terminal, json for scripts.")
 
-Shown = TypeVar("Shown", SyncRecord, TargetStatus)
+Shown = TypeVar("Shown", SyncRecord, TargetStatus, DriftRecord)
 
 
 def show(
@@ -77,12 +79,14 @@ def show(
     show_default=True,
     help="How many syncs, the newest.",
 )
+@click.option("--drift", "drifts", is_flag=True, help="The drifts found, not the syncs.")
 @table_option
 @state_options
 @color_option
 def history(
     target: str | None,
     limit: int,
+    drifts: bool,
     output_format: str,
     state: str | None,
     state_dir: Path,
@@ -93,6 +97,12 @@ def history(
     Each line is one sync of one commit to one target: when it finished, how it ended, the
     commit and its author, and what it changed or why it did not.
     """
+    if drifts:
+        with open_store(state, state_dir) as store:
+            found = store.drifts(target, limit)
+        nothing = f"no drift recorded{f' for target {target}' if target else ''}"
+        show(found, drift_table, output_format, color, nothing)
+        return
     with open_store(state, state_dir) as store:
         records = store.history(target, limit)
     empty = f"no syncs recorded{f' for target {target}' if target else ''}"

@@ -13,8 +13,10 @@ from reconciler.cli.check import check
 from reconciler.cli.codes import codes
 from reconciler.cli.demo import demo
 from reconciler.cli.diff import diff
+from reconciler.cli.drift import drift
 from reconciler.cli.history import history
 from reconciler.cli.render import render
+from reconciler.cli.rollback import rollback_command
 from reconciler.cli.status import status
 from reconciler.cli.sync import sync_command
 from reconciler.cli.verify import verify
@@ -74,8 +76,10 @@ cli.add_command(codes)
 cli.add_command(demo)
 cli.add_command(sync_command, name="sync")
 cli.add_command(diff)
+cli.add_command(drift)
 cli.add_command(history)
 cli.add_command(render)
+cli.add_command(rollback_command, name="rollback")
 cli.add_command(status)
 cli.add_command(verify)
 

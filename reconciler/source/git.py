@@ -36,8 +36,11 @@ __all__ = [
     "Credentials",
     "GitFile",
     "GitSource",
+    "clone_for_push",
     "is_remote",
     "open_source",
+    "push",
+    "reverted_commits",
     "safe_url",
 ]
 
@@ -56,6 +59,7 @@ _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP_RE = re.compile(r"^(?:[^@/\s]+@)?[^:/\s]+:(?!//)")
 _URL_IN_TEXT_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*)@")
 _SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
+_REVERTS_RE = re.compile(r"^This reverts commit ([0-9a-fA-F]{7,64})\b", re.MULTILINE)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -207,6 +211,16 @@ class CommitInfo:
     author_email: str
     time: datetime
     summary: str
+    reverts: tuple[str, ...] = ()
+    """The commits a revert names (``This reverts commit <sha>.``), when it is one."""
+
+
+def reverted_commits(message: str) -> tuple[str, ...]:
+    """The commits a revert's message names, as ``git revert`` writes them; none unless its
+    subject starts with ``Revert``."""
+    if not message.lstrip().startswith("Revert"):
+        return ()
+    return tuple(dict.fromkeys(m.lower() for m in _REVERTS_RE.findall(message)))
 
 
 # --------------------------------------------------------------------------- libgit2 callbacks
@@ -402,6 +416,7 @@ class GitSource:
                 author_email=author.email,
                 time=datetime.fromtimestamp(author.time, offset),
                 summary=message.strip().splitlines()[0] if message.strip() else "",
+                reverts=reverted_commits(message),
             )
 
     # ----------------------------------------------------------------------- internals
@@ -521,6 +536,12 @@ def open_source(
         return _open_local(Path(target))
     if cache_dir is None:
         raise UsageError(f"a cache directory is needed to read {safe_url(target)}")
+    safe, creds = _url_credentials(target, credentials)
+    return _open_mirror(safe, Path(cache_dir), creds, timeout)
+
+
+def _url_credentials(target: str, credentials: Credentials | None) -> tuple[str, Credentials]:
+    """The URL without secrets, and the credentials to use: ``credentials``, else the URL's."""
     safe, user, password = _split_url(target)
     creds = credentials or Credentials()
     if not (creds.token or creds.password) and (user or password):
@@ -530,7 +551,79 @@ def open_source(
             pass  # an ssh user is an account name, not a secret
         else:
             creds = Credentials(token=user)  # https://TOKEN@host/... as forges accept it
-    return _open_mirror(safe, Path(cache_dir), creds, timeout)
+    return safe, creds
+
+
+# --------------------------------------------------------------------------- pushing
+
+
+class _PushCallbacks(_Callbacks):
+    """Also collects the references the server refused."""
+
+    def __init__(self, credentials: Credentials, ssh: bool) -> None:
+        super().__init__(credentials, ssh)
+        self.refused: dict[str, str] = {}
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message is not None:
+            self.refused[refname] = message
+
+
+def clone_for_push(
+    url: str,
+    dest: Path,
+    credentials: Credentials | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> pygit2.Repository:
+    """A bare clone of ``url`` at ``dest`` (a temporary folder), to commit to and push from:
+    its branches are local branches, its HEAD the server's default branch."""
+    safe, creds = _url_credentials(url, credentials)
+    millis = max(1, int(timeout * 1000))
+    pygit2.settings.server_connect_timeout = millis
+    pygit2.settings.server_timeout = millis
+    ssh = _is_ssh(safe)
+    callbacks = _Callbacks(creds, ssh)
+    try:
+        return pygit2.clone_repository(safe, str(dest), bare=True, callbacks=callbacks)
+    except _AuthError as exc:
+        raise RepositoryError(
+            f"could not clone {safe}: {exc.reason} ({creds._hint(ssh)})"
+        ) from None
+    except (pygit2.GitError, OSError) as exc:
+        _fail_git("clone", safe, creds, callbacks, ssh, timeout, exc)
+
+
+def push(
+    repo: pygit2.Repository,
+    url: str,
+    refspec: str,
+    credentials: Credentials | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Push ``refspec`` of ``repo`` to ``url`` (never forced); a refusal by the server (the
+    branch moved meanwhile, a protected branch) is a RepositoryError without any secret."""
+    safe, creds = _url_credentials(url, credentials)
+    millis = max(1, int(timeout * 1000))
+    pygit2.settings.server_connect_timeout = millis
+    pygit2.settings.server_timeout = millis
+    ssh = _is_ssh(safe)
+    callbacks = _PushCallbacks(creds, ssh)
+    remote = repo.remotes.create_anonymous(safe)
+    try:
+        remote.push([refspec.lstrip("+")], callbacks=callbacks)
+    except _AuthError as exc:
+        raise RepositoryError(
+            f"could not push to {safe}: {exc.reason} ({creds._hint(ssh)})"
+        ) from None
+    except (pygit2.GitError, OSError) as exc:
+        _fail_git("push to", safe, creds, callbacks, ssh, timeout, exc)
+    if callbacks.refused:
+        refused = "; ".join(
+            f"{name}: {_scrub(reason, creds.secrets)}" for name, reason in callbacks.refused.items()
+        )
+        raise RepositoryError(f"could not push to {safe}: the server refused {refused}")
 
 
 def _open_local(path: Path) -> GitSource:

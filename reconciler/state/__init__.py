@@ -3,10 +3,17 @@
 The sync pipeline records; ``meshrc history`` and ``meshrc status`` read.
 """
 
-from reconciler.state.records import RollbackRecord, SyncRecord, SyncResult, TargetStatus
+from reconciler.state.records import (
+    DriftRecord,
+    RollbackRecord,
+    SyncRecord,
+    SyncResult,
+    TargetStatus,
+)
 from reconciler.state.store import StateStore, open_store
 
 __all__ = [
+    "DriftRecord",
     "RollbackRecord",
     "StateStore",
     "SyncRecord",

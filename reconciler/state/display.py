@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from reconciler.output.common import Style, plural, visible
-from reconciler.state.records import SyncRecord, TargetStatus
+from reconciler.state.records import DriftRecord, SyncRecord, TargetStatus
 
 SHORT = 12
 """Hex digits of a commit in a table, as ``meshrc diff`` prints them."""
@@ -42,6 +42,26 @@ def history_table(records: Sequence[SyncRecord], style: Style) -> str:
     return table(["TIME (UTC)", "TARGET", "RESULT", "COMMIT", "AUTHOR", "SUMMARY"], rows, style)
 
 
+def drift_table(records: Sequence[DriftRecord], style: Style) -> str:
+    """TIME, TARGET, KIND, OBJECT, COMMIT, HEALED, FIELDS: one drift a line, as given."""
+    rows = [
+        [
+            _time(r.found_at),
+            r.target,
+            r.kind,
+            r.object,
+            (r.commit or "-")[:SHORT],
+            "yes" if r.healed else "no",
+            ", ".join(f"{f.get('path')}: {f.get('before')} -> {f.get('after')}" for f in r.fields)
+            or r.detail
+            or "-",
+        ]
+        for r in records
+    ]
+    header = ["TIME (UTC)", "TARGET", "KIND", "OBJECT", "COMMIT", "HEALED", "FIELDS"]
+    return table(header, rows, style)
+
+
 def status_table(statuses: Sequence[TargetStatus], style: Style) -> str:
     """Per target: its health, the commit it runs and since when, its last sync."""
     rows = [
@@ -65,6 +85,7 @@ def summary(record: SyncRecord) -> str:
     known = {name: i for i, name in enumerate(_COUNTS)}
     counts = sorted(record.counts.items(), key=lambda kv: (known.get(kv[0], len(known)), kv[0]))
     parts = [
+        f"rollback of {', '.join(c[:7] for c in record.reverts)}" if record.reverts else "",
         ", ".join(f"{n} {name}" for name, n in counts if n),
         plural(len(record.findings), "finding") if record.findings else "",
         record.error.splitlines()[0] if record.error and record.error.strip() else "",
@@ -91,7 +112,7 @@ def _coloured(style: Style, column: str, cell: str) -> str:
     return style(role, cell) if role else cell
 
 
-def to_json(value: Sequence[SyncRecord | TargetStatus]) -> str:
+def to_json(value: Sequence[SyncRecord | TargetStatus | DriftRecord]) -> str:
     """A JSON list: records as their fields, statuses with their health, commit and since."""
     items = [
         {"target": v.target, "health": v.health, "commit": v.commit, "since": v.since, **asdict(v)}

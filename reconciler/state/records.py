@@ -67,6 +67,8 @@ class SyncRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings as JSON (code, severity, message, file, line...)."""
     error: str | None = None
+    reverts: list[str] | None = None
+    """When the commit is a revert (``This reverts commit <sha>.``): the commits it reverts."""
     id: int | None = None
     """Set by the store."""
 
@@ -89,6 +91,31 @@ class RollbackRecord:
 
     def __post_init__(self) -> None:
         _require_aware("at", self.at)
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    """A difference found between a target and the commit it was last synced to."""
+
+    target: str
+    found_at: datetime
+    kind: str
+    """``deleted``, ``modified``, ``foreign`` (ours by its label, not in the inventory),
+    ``files`` (an Envoy folder's files edited) or ``envoy`` (what the Envoy runs)."""
+    object: str
+    """``VirtualService shop/reviews``, or an Envoy folder's file."""
+    commit: str | None = None
+    """The commit the target was last synced to (its inventory's or folder's)."""
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    """``{"path": "spec.http[0].route[0].weight", "before": 80, "after": 10}``: before is
+    what the commit says, after what the target holds (absent: None)."""
+    healed: bool = False
+    detail: str | None = None
+    id: int | None = None
+    """Set by the store."""
+
+    def __post_init__(self) -> None:
+        _require_aware("found_at", self.found_at)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -55,6 +66,7 @@ syncs = Table(
     Column("counts", JSON, nullable=False),
     Column("findings", JSON, nullable=False),
     Column("error", Text),
+    Column("reverts", JSON),
     Index("ix_meshrc_syncs_target_finished", "target", "finished"),
     Index("ix_meshrc_syncs_finished", "finished"),
 )
@@ -69,4 +81,19 @@ rollbacks = Table(
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_meshrc_rollbacks_target_at", "target", "at"),
+)
+
+drifts = Table(
+    "meshrc_drifts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target", String(255), nullable=False),
+    Column("found_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("object", Text, nullable=False),
+    Column("commit", String(64)),
+    Column("fields", JSON, nullable=False),
+    Column("healed", Boolean, nullable=False),
+    Column("detail", Text),
+    Index("ix_meshrc_drifts_target_found_at", "target", "found_at"),
 )

@@ -30,12 +30,13 @@ from reconciler.state import migrating
 from reconciler.state.records import (
     GOOD,
     SETTLED,
+    DriftRecord,
     RollbackRecord,
     SyncRecord,
     SyncResult,
     TargetStatus,
 )
-from reconciler.state.schema import rollbacks, syncs
+from reconciler.state.schema import drifts, rollbacks, syncs
 
 DEFAULT_FILE = "meshrc.db"
 
@@ -140,6 +141,16 @@ class StateStore:
         """Store a rollback; its new id."""
         return self._insert(rollbacks, asdict(record))
 
+    def record_drift(self, record: DriftRecord) -> int:
+        """Store a drift found on a target; its new id."""
+        return self._insert(drifts, asdict(record))
+
+    def drifts(self, target: str | None = None, limit: int = 50) -> list[DriftRecord]:
+        """The last ``limit`` drifts found (on one target, or all), newest first."""
+        with self._reading() as connection:
+            rows = _newest(connection, drifts, target, limit)
+            return [DriftRecord(**row._mapping) for row in rows]
+
     def last_applied(self, target: str) -> SyncRecord | None:
         """The target's last applied or no-op sync: its current good commit and content."""
         with self._reading() as connection:
@@ -238,6 +249,7 @@ def _shown(url: URL) -> str:
 _NEWEST_FIRST = {
     syncs.name: (syncs.c.finished.desc(), syncs.c.id.desc()),
     rollbacks.name: (rollbacks.c.at.desc(), rollbacks.c.id.desc()),
+    drifts.name: (drifts.c.found_at.desc(), drifts.c.id.desc()),
 }
 """By time; records of the same time, last recorded first."""
 

@@ -13,6 +13,7 @@ version is kept, to switch back to when the Envoy rejects the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -34,6 +36,8 @@ MANIFEST = "meshrc-version.json"
 ADMIN_FILE = "meshrc-envoy-admin"
 """Where a supervised Envoy's admin URL is written, so that other syncs confirm through it."""
 UPDATE_STATS = ("listener_manager.lds", "cluster_manager.cds")
+WARMING_STATS = ("listener_manager.total_listeners_warming", "cluster_manager.warming_clusters")
+"""Gauges of what a taken update still prepares: its listeners serve once they are 0."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,12 @@ class EnvoyFolder:
         name = f"..v-{content_hash[:16]}"
         folder = self.directory / name
         version = Version(name, commit, content_hash)
-        manifest = {"commit": commit, "hash": content_hash, "files": sorted(files)}
+        manifest = {
+            "commit": commit,
+            "hash": content_hash,
+            "files": sorted(files),
+            "hashes": {file: file_hash(text) for file, text in files.items()},
+        }
         if (folder / MANIFEST).is_file():  # the same content again (a revert): say which commit
             try:
                 _write_synced(folder / f"{MANIFEST}.tmp", json.dumps(manifest, sort_keys=True))
@@ -116,12 +125,26 @@ class EnvoyFolder:
             if entry.name not in keep and entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
 
+    def manifest(self, version: Version) -> dict[str, Any]:
+        """What ``version``'s manifest says: commit, hash, files and (since drift detection)
+        each file's hash; empty when it cannot be read."""
+        try:
+            found = json.loads((self.directory / version.name / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
     def _version(self, name: str) -> Version | None:
         try:
             manifest = json.loads((self.directory / name / MANIFEST).read_text())
         except (OSError, ValueError):
             return None
         return Version(name, str(manifest["commit"]), str(manifest["hash"]))
+
+
+def file_hash(text: str) -> str:
+    """The hash of one file of a version, as its manifest lists it."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -139,7 +162,7 @@ class EnvoyAdmin:
         self.timeout = timeout
 
     def update_counters(self) -> dict[str, int]:
-        """``update_success`` and ``update_rejected`` of LDS and CDS."""
+        """``update_success`` and ``update_rejected`` of LDS and CDS, and the warming gauges."""
         try:
             with urllib.request.urlopen(f"{self.url}/stats?format=json", timeout=5) as answer:
                 stats = json.load(answer)["stats"]
@@ -149,12 +172,34 @@ class EnvoyAdmin:
             f"{prefix}.{kind}"
             for prefix in UPDATE_STATS
             for kind in ("update_success", "update_rejected")
-        }
+        } | set(WARMING_STATS)
         return {s["name"]: int(s["value"]) for s in stats if s.get("name") in wanted}
+
+    def dynamic_names(self) -> dict[str, dict[str, str]]:
+        """The dynamic listeners and (active) clusters the Envoy runs, by name, with the
+        ``version_info`` of each, from ``/config_dump``."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/config_dump", timeout=5) as answer:
+                dump = json.load(answer)
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"Envoy admin at {self.url} did not answer: {exc}") from None
+        found: dict[str, dict[str, str]] = {"listeners": {}, "clusters": {}}
+        for config in dump.get("configs") or []:
+            kind = str(config.get("@type", ""))
+            if kind.endswith("ListenersConfigDump"):
+                for item in config.get("dynamic_listeners") or []:
+                    state = item.get("active_state") or item.get("warming_state") or {}
+                    found["listeners"][str(item.get("name"))] = str(state.get("version_info", ""))
+            elif kind.endswith("ClustersConfigDump"):
+                for item in config.get("dynamic_active_clusters") or []:
+                    name = str((item.get("cluster") or {}).get("name"))
+                    found["clusters"][name] = str(item.get("version_info", ""))
+        return found
 
     def confirm(self, before: dict[str, int]) -> str | None:
         """Wait until the Envoy has taken or rejected the new version: None when both LDS and
-        CDS took it, else what it rejected."""
+        CDS took it and nothing of it is still warming (before that, new connections still meet
+        the old listeners), else what it rejected."""
         deadline = time.monotonic() + self.timeout
         while True:
             now = self.update_counters()
@@ -165,7 +210,8 @@ class EnvoyAdmin:
             ]
             if rejected:
                 return f"Envoy rejected the new {' and '.join(rejected)}"
-            if all(f"{prefix}.update_success" in grew for prefix in UPDATE_STATS):
+            taken = all(f"{prefix}.update_success" in grew for prefix in UPDATE_STATS)
+            if taken and not any(now.get(gauge, 0) for gauge in WARMING_STATS):
                 return None
             if time.monotonic() > deadline:
                 return f"Envoy did not take the new version within {self.timeout:g} s"

@@ -492,6 +492,11 @@ class Cluster:
         """Delete the object; one that is gone already is no error."""
         self._request("DELETE", _object(entry), absent_ok=True)
 
+    def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        """Create a core v1 Event in ``namespace``."""
+        where = _Resource(f"/api/v1/namespaces/{quote(namespace, safe='')}/events", "an Event")
+        self._request("POST", where, event, content_type="application/json")
+
     def list_items(self, path: str, shown: str) -> list[dict[str, Any]]:
         """The items of a list (``/api/v1/pods``: of every namespace), as the API serves them."""
         _, found = self._request("GET", _Resource(path, shown))
@@ -507,6 +512,7 @@ class Cluster:
         force: bool = False,
         dry_run: bool = False,
         absent_ok: bool = False,
+        content_type: str = APPLY,
     ) -> tuple[int, Any]:
         """One request as the target's user (a bearer token, if any, refreshed by the
         client): the status and the decoded JSON, ``(404, None)`` when ``absent_ok``. A
@@ -521,7 +527,7 @@ class Cluster:
             method,
             resource.path,
             query_params=query if method == "PATCH" else None,
-            header_params={"Accept": "application/json", "Content-Type": APPLY},
+            header_params={"Accept": "application/json", "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
         )

@@ -201,3 +201,12 @@ KUBE_APISERVER = KubernetesBuilt(
 
 SERVERS = (ETCD, KUBE_APISERVER)
 """What a test environment runs, in the order it starts them."""
+
+HELM = GoInstalled(
+    name="helm",
+    version="v3.22.0",
+    env_var="MESHRC_HELM_BINARY",
+    package="helm.sh/helm/v3/cmd/helm",
+)
+"""Helm, for the chart's tests (charts/mesh-reconciler). Built with ``go install``, it does not
+know the Kubernetes version it was released for: pass ``--kube-version`` to ``helm template``."""

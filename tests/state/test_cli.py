@@ -59,7 +59,7 @@ def test_history_json_has_every_field(state_dir: Path) -> None:
     assert rows[1]["counts"] == {"deleted": 0, "created": 3, "unchanged": 7, "configured": 1}
     assert set(rows[1]) == {
         "id", "target", "commit", "result", "started", "finished", "repository", "ref",
-        "author", "message", "content_hash", "counts", "findings", "error",
+        "author", "message", "content_hash", "counts", "findings", "error", "reverts",
     }  # fmt: skip
 
 

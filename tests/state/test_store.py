@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from reconciler.errors import StateError
 from reconciler.state import (
@@ -26,6 +27,7 @@ from reconciler.state import (
     TargetStatus,
     open_store,
 )
+from reconciler.state.migrating import MIGRATIONS
 from reconciler.state.schema import VERSION_TABLE, metadata
 
 from .conftest import Postgres, free_port
@@ -181,7 +183,7 @@ def test_migrations_build_the_schema_and_reopening_changes_nothing(
         context = MigrationContext.configure(
             connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
         )
-        assert context.get_current_heads() == ("0001",)
+        assert context.get_current_heads() == (HEAD,)
         assert compare_metadata(context, metadata) == []
 
 
@@ -189,9 +191,13 @@ def test_a_database_of_a_newer_meshrc_is_refused(store_url: str, tmp_path: Path)
     open_store(store_url, tmp_path).close()
     with raw(store_url) as connection:
         connection.exec_driver_sql(f"UPDATE {VERSION_TABLE} SET version_num = '0099'")
-    with pytest.raises(StateError, match=r"schema revision 0099, newer than .*\(0001\): upgrade"):
+    newer = rf"schema revision 0099, newer than .*\({HEAD}\): upgrade"
+    with pytest.raises(StateError, match=newer):
         open_store(store_url, tmp_path)
 
+
+HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
+"""The newest migration this code ships."""
 
 WRITER = """\
 import sys, time

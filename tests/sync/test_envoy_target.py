@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cli.helpers import invoke, no_traceback
 
-from reconciler.processes import free_port
+from reconciler.processes import free_port_offset
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import SyncOptions, sync
 from reconciler.targets.envoy import EnvoyFolder
@@ -86,7 +86,7 @@ class Repository:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Repository, Path, Path, int]]:
     """The repository, an endpoints file for stand-ins, the state folder, the port offset."""
-    offset = free_port() - 8080
+    offset = free_port_offset([8080, 8081])
     repo = Repository(tmp_path / "repo", offset)
     with Upstreams() as upstreams:
         lines = {
