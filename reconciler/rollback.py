@@ -26,10 +26,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, FileStatus, RepositoryOpenFlag
+from pygit2.enums import CheckoutStrategy, FileStatus
 
-from reconciler.errors import MeshrcError, RefNotFoundError, RepositoryError, UsageError
-from reconciler.source.git import Credentials, clone_for_push, is_remote, push, safe_url
+from reconciler.errors import MeshrcError, RefNotFoundError, UsageError
+from reconciler.source.git import (
+    Credentials,
+    clone_for_push,
+    is_remote,
+    open_repository,
+    push,
+    safe_url,
+)
 from reconciler.state import StateStore, SyncResult
 from reconciler.syncing import Outcome, Progress, SyncOptions, sync
 
@@ -162,13 +169,7 @@ def _working_repository(
 ) -> Iterator[pygit2.Repository]:
     """The local repository in place, or a temporary bare clone of a remote one."""
     if not remote:
-        path = Path(location)
-        if not path.exists():
-            raise RepositoryError(f"no repository at {path}: the path does not exist")
-        try:
-            repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, OSError) as exc:
-            raise RepositoryError(f"no repository at {path}: {exc}") from None
+        repo = open_repository(Path(location))
         try:
             yield repo
         finally:

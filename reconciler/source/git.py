@@ -626,14 +626,18 @@ def push(
         raise RepositoryError(f"could not push to {safe}: the server refused {refused}")
 
 
-def _open_local(path: Path) -> GitSource:
+def open_repository(path: Path) -> pygit2.Repository:
+    """The repository at ``path`` itself (not one of its parents), or a RepositoryError."""
     if not path.exists():
         raise RepositoryError(f"no repository at {path}: the path does not exist")
     try:
-        repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, OSError) as exc:
         raise RepositoryError(f"no repository at {path}: {exc}") from None
-    return GitSource(repo, str(path))
+
+
+def _open_local(path: Path) -> GitSource:
+    return GitSource(open_repository(path), str(path))
 
 
 def _open_mirror(url: str, cache_dir: Path, creds: Credentials, timeout: float) -> GitSource:
