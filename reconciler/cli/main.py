@@ -57,16 +57,22 @@ def cli() -> None:
     """meshrc: GitOps for Istio routing.
 
     Checks the VirtualServices, DestinationRules, Gateways and ServiceEntries in a Git
-    repository (with the Services and workloads beside them) before they reach a cluster.
+    repository (with the Services and workloads beside them), proves what they do with a
+    real Envoy, and applies them to clusters and Envoys, recording every sync.
 
     \b
     Start with:
+      meshrc demo                              the whole idea in a minute, no cluster
       meshrc check ./mesh                      check a folder of manifests
       meshrc check --base origin/main --head HEAD -o markdown
                                                check a pull request
+      meshrc diff --base origin/main           what it changes for traffic, in words
       meshrc render ./mesh --proxy mesh --summary
                                                the Envoy configuration they mean
       meshrc verify ./mesh                     run its RouteTests through a real Envoy
+      meshrc sync --repo URL --ref main        apply a commit to meshrc.yaml's targets
+      meshrc history / status / drift / rollback
+                                               what was applied, and going back
       meshrc codes                             what each finding code means
     """
 
