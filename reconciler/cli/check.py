@@ -24,7 +24,7 @@ from reconciler.cli.options import (
 from reconciler.codes import Severity
 from reconciler.config import CONFIG_FILE
 from reconciler.diffs import diff_snapshots
-from reconciler.errors import UsageError
+from reconciler.errors import MeshrcError, UsageError
 from reconciler.findings import Report
 from reconciler.output import FORMATS, formats_help, get_writer
 from reconciler.output.context import OutputContext
@@ -41,6 +41,7 @@ from reconciler.snapshots import read_state
 from reconciler.source.documents import DEFAULT_MAX_FILE_BYTES
 from reconciler.source.git import Credentials, GitSource, open_source
 from reconciler.source.trees import CommitTree, FolderTree, Tree
+from reconciler.statuses import PROVIDERS, after_check, could_not_check
 
 FAIL_ON = ["error", "warning", "info", "none"]
 _SIZE_UNITS = {
@@ -200,6 +201,24 @@ def _parse_params(
     "[default: $MESHRC_CACHE_DIR or ~/.cache/meshrc].",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached parses and reports.")
+@click.option(
+    "--post-status",
+    type=click.Choice(PROVIDERS),
+    help="Post the result as a commit status of the head commit "
+    "(token: MESHRC_STATUS_TOKEN, or GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN).",
+)
+@click.option(
+    "--status-repo",
+    metavar="OWNER/NAME",
+    help="Repository of the status [default: the remote URL, else GITHUB_REPOSITORY "
+    "or CI_PROJECT_PATH].",
+)
+@click.option(
+    "--status-api",
+    metavar="URL",
+    help="API root for --post-status (required for gitea) [default: $MESHRC_STATUS_API, "
+    "https://api.github.com, https://gitlab.com/api/v4].",
+)
 @color_option
 def check(
     path: Path | None,
@@ -223,6 +242,9 @@ def check(
     max_file_size: int,
     cache_dir: Path | None,
     no_cache: bool,
+    post_status: str | None,
+    status_repo: str | None,
+    status_api: str | None,
     color: str,
 ) -> None:
     """Check Istio routing manifests with Python checks and Rego policies; report findings
@@ -244,32 +266,38 @@ def check(
         ignores, only, policy_dirs, no_builtin_policies, params, namespace, max_file_size,
         None if no_cache else cache,
     )  # fmt: skip
-    with _engine(policy_engine, opa_url, policy_timeout) as engine:
-        if git_location is None:
-            tree: Tree = FolderTree(path or Path("."))
-            plan = CheckPlan.of(tree, subdir, choices)
-            options = plan.options(choices, engine, commit=None)
-            report = check_files(tree.manifests(plan.paths), options)
-        else:
-            progress(f"Reading {git_location}")
-            with open_source(git_location, cache / "git", Credentials.from_env()) as source:
-                head_id = source.resolve(head or ref or "HEAD")
-                head_tree = CommitTree(source, head_id)
-                plan = CheckPlan.of(head_tree, subdir, choices)
-                commit = {"id": head_id, "ref": head or ref or "HEAD"}
-                options = plan.options(choices, engine, commit)
-                progress(f"Checking {head_id[:12]}")
-                report = check_files(head_tree.manifests(plan.paths), options)
-                if base:
-                    base_id = source.resolve(base)
-                    progress(f"Checking base {base_id[:12]}")
-                    base_files = CommitTree(source, base_id).manifests(plan.paths)
-                    report = mark_new(report, check_files(base_files, options))
-                    if output_format == "markdown":
-                        sections.append(_routing(source, base_id, head_id, subdir, choices))
+    try:
+        with _engine(policy_engine, opa_url, policy_timeout) as engine:
+            if git_location is None:
+                tree: Tree = FolderTree(path or Path("."))
+                plan = CheckPlan.of(tree, subdir, choices)
+                options = plan.options(choices, engine, commit=None)
+                report = check_files(tree.manifests(plan.paths), options)
+            else:
+                progress(f"Reading {git_location}")
+                with open_source(git_location, cache / "git", Credentials.from_env()) as source:
+                    head_id = source.resolve(head or ref or "HEAD")
+                    head_tree = CommitTree(source, head_id)
+                    plan = CheckPlan.of(head_tree, subdir, choices)
+                    commit = {"id": head_id, "ref": head or ref or "HEAD"}
+                    options = plan.options(choices, engine, commit)
+                    progress(f"Checking {head_id[:12]}")
+                    report = check_files(head_tree.manifests(plan.paths), options)
+                    if base:
+                        base_id = source.resolve(base)
+                        progress(f"Checking base {base_id[:12]}")
+                        base_files = CommitTree(source, base_id).manifests(plan.paths)
+                        report = mark_new(report, check_files(base_files, options))
+                        if output_format == "markdown":
+                            sections.append(_routing(source, base_id, head_id, subdir, choices))
+    except MeshrcError as exc:
+        if post_status and head_id:  # the commit is known: its status says the check failed
+            could_not_check(post_status, str(exc), head_id, git_location, status_repo, status_api)
+        raise
     threshold = fail_on or plan.config.fail_on or "error"
     _write(report, output_format, color, threshold, base_id, head_id, sections)
     code = 0 if threshold == "none" else report.exit_code(Severity(threshold), fail_on_new)
+    code = after_check(post_status, report, code, head_id, git_location, status_repo, status_api)
     sys.exit(int(code))
 
 
