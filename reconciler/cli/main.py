@@ -17,6 +17,7 @@ from reconciler.cli.drift import drift
 from reconciler.cli.history import history
 from reconciler.cli.render import render
 from reconciler.cli.rollback import rollback_command
+from reconciler.cli.serve import serve_command
 from reconciler.cli.status import status
 from reconciler.cli.sync import sync_command
 from reconciler.cli.verify import verify
@@ -86,6 +87,7 @@ cli.add_command(drift)
 cli.add_command(history)
 cli.add_command(render)
 cli.add_command(rollback_command, name="rollback")
+cli.add_command(serve_command, name="serve")
 cli.add_command(status)
 cli.add_command(verify)
 

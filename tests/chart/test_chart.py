@@ -327,13 +327,16 @@ def test_command_and_config_are_values(helm_binary: Path) -> None:
     objects = render(
         helm_binary,
         "args={serve,--config,/etc/meshrc/serve.yaml,--verbose}",
-        "config.repository.url=https://git.example.com/mesh.git",
+        "config.repositories[0].name=mesh",
+        "config.repositories[0].url=https://git.example.com/mesh.git",
         "replicaCount=2",
     )
     meshrc = containers(objects)["meshrc"]
     assert meshrc["args"][-1] == "--verbose"
     served = yaml.safe_load(the(objects, "ConfigMap")["data"]["serve.yaml"])
-    assert served == {"repository": {"url": "https://git.example.com/mesh.git"}}
+    assert served == {"repositories": [{"name": "mesh", "url": "https://git.example.com/mesh.git"}]}
+    env = {e["name"]: e.get("value") for e in meshrc["env"]}
+    assert (env["MESHRC_HOST"], env["MESHRC_PORT"]) == ("0.0.0.0", "8080")  # reachable in the pod
     assert the(objects, "Deployment")["spec"]["replicas"] == 2
 
     existing = render(helm_binary, "existingConfigMap=my-serve-config")
