@@ -7,15 +7,53 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reconciler.errors import UsageError
+from reconciler.model.common import duration_ns
 
 WEBHOOK_SECRET_ENV = "MESHRC_WEBHOOK_SECRET"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Schedule(_Model):
+    """When a job runs: exactly one of ``interval`` (a Go duration, "30s") and ``cron`` (five
+    crontab fields, UTC); ``jitter`` seconds of random delay spread the runs."""
+
+    interval: str | None = None
+    cron: str | None = None
+    jitter: float = Field(default=0, ge=0)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and duration_ns(value) <= 0:
+            raise ValueError(f"duration {value!r} must be positive")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("give exactly one of interval and cron")
+        return self
+
+    @property
+    def seconds(self) -> float | None:
+        return duration_ns(self.interval) / 1e9 if self.interval is not None else None
 
 
 class Repository(_Model):
@@ -31,6 +69,10 @@ class Repository(_Model):
     """An endpoints file on this machine for its Envoy targets."""
     envoy_admin: str | None = Field(default=None, alias="envoyAdmin")
     """The admin API of the Envoy to confirm with."""
+    poll: Schedule | None = None
+    """Fetch and sync on this schedule (through the webhooks' debounced worker)."""
+    drift: Schedule | None = None
+    """Check the targets for drift on this schedule (``meshrc drift``)."""
 
     def secret(self) -> bytes | None:
         """The webhook secret for this repository, from the environment."""

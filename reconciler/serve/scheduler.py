@@ -64,7 +64,8 @@ class Scheduler:
         self.debounce = debounce
         self.stopping = threading.Event()
         self.syncs = 0
-        self._store_lock = threading.Lock()
+        self.targets_lock = threading.Lock()
+        """Held while targets change (a sync) or are inspected (a drift check): one at a time."""
         self._workers = {r.name: _Worker(self, r) for r in repositories}
 
     def request(self, repository: Repository) -> None:
@@ -96,7 +97,7 @@ class Scheduler:
         started = time.monotonic()
         log("info", "sync-started", repository=repository.name, ref=repository.branch)
         try:
-            with self._store_lock:  # one sync at a time: targets may be shared
+            with self.targets_lock:  # one sync at a time: targets may be shared
                 outcomes = sync(options, self.store, progress)
         except MeshrcError as exc:
             for target in repository.targets or ("*",):

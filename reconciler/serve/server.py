@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from reconciler.serve.config import ServeConfig
 from reconciler.serve.logs import log
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.scheduler import Scheduler
+from reconciler.serve.schedules import Schedules
 from reconciler.state import StateStore
 
 
@@ -51,6 +53,7 @@ def serve(
     """Serve until a signal; True when every sync in flight finished."""
     metrics = Metrics()
     scheduler = Scheduler(config.repositories, store, metrics, state_dir, cache_dir, debounce)
+    schedules = Schedules(config.repositories, scheduler, store, metrics, state_dir, cache_dir)
     app = create_app(config, store, scheduler, metrics)
     server = _Server(
         uvicorn.Config(
@@ -65,10 +68,13 @@ def serve(
     )
     log("info", "serving", host=host, port=port,
         repositories=[r.name for r in config.repositories])  # fmt: skip
+    schedules.start()
     try:
         server.run()  # handles SIGINT and SIGTERM: stops accepting, ends open requests
     finally:
         log("info", "stopping", waiting_seconds=shutdown_timeout)
-        finished = scheduler.shutdown(shutdown_timeout)
+        deadline = time.monotonic() + shutdown_timeout
+        finished = schedules.shutdown(shutdown_timeout)  # no new polls or checks
+        finished = scheduler.shutdown(max(0.0, deadline - time.monotonic())) and finished
         log("info" if finished else "warning", "stopped", syncs_finished=finished)
     return finished
