@@ -88,6 +88,8 @@ class DriftOptions:
     ref: str = "HEAD"
     """The commit whose meshrc.yaml names the targets."""
     targets: tuple[str, ...] = ()
+    claims: Callable[[str], bool] | None = None
+    """Whether this process may check a target (``meshrc serve`` replicas' leader election)."""
     heal: bool = False
     """Heal every target, whatever its ``drift`` mode."""
     cache_dir: Path | None = None
@@ -177,6 +179,7 @@ def detect(options: DriftOptions, store: StateStore, progress: Progress) -> list
         if not config.targets:
             raise UsageError("meshrc.yaml names no targets: add a `targets:` list")
         targets = [config.target(n) for n in options.targets] if options.targets else config.targets
+        targets = [t for t in targets if options.claims is None or options.claims(t.name)]
         found = []
         for target in targets:
             heal = options.heal or target.drift == "heal"

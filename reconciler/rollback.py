@@ -14,6 +14,9 @@ and the history shows the rollback as a sync of a revert.
     3 commit   one revert commit on the branch (a local repository; its work tree must be
                clean), or in a temporary clone of a remote, pushed with ``--push``
     4 sync     that commit to the target (:func:`reconciler.syncing.sync`)
+
+``meshrc sync --auto-revert`` (:func:`auto_revert`) makes the same kind of commit by itself
+when a target rejected the synced commit and was rolled back, so that Git says what runs.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ from reconciler.source.git import (
     push,
     safe_url,
 )
-from reconciler.state import StateStore, SyncResult
+from reconciler.state import RollbackRecord, StateStore, SyncResult
 from reconciler.syncing import Outcome, Progress, SyncOptions, sync
 
 DEFAULT_NAME = "meshrc"
 DEFAULT_EMAIL = "meshrc@localhost"
 TRAILER = "Meshrc-Rollback"
 
-_AUTHOR_RE = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+)>\s*$")
+AUTHOR_RE = re.compile(r"^\s*(?P<name>[^<>]*?[^<>\s])\s*<(?P<email>[^<>\s]+)>\s*$")
+"""``Name <email>``: a name, then an address in angle brackets."""
 _HISTORY_LIMIT = 10_000
 """Syncs of the target read to count ``--steps`` back."""
 
@@ -105,11 +109,7 @@ def rollback(
         )
     with _working_repository(options.location, remote, progress) as repo:
         branch = request.branch or _head_branch(repo, options.location)
-        ref = f"refs/heads/{branch}"
-        found = repo.references.get(ref)
-        if found is None:
-            raise RefNotFoundError(f"branch {branch!r} not found in {safe_url(options.location)}")
-        head = repo[found.resolve().target].peel(pygit2.Commit)
+        head = _branch_head(repo, branch, options.location)
         if not remote and not repo.is_bare:
             _require_clean(repo, options.location)
         current = _current(repo, head, store, request.target)
@@ -124,25 +124,17 @@ def rollback(
                 f"{', '.join(c.short_id for c in reverted)}; `meshrc sync --ref {branch}` "
                 "brings the target there"
             )
-        signature = _signature(repo, request.author)
-        message = revert_message(request.target, chosen, reverted, request.reason)
-        try:
-            new = repo.create_commit(ref, signature, signature, message, tree.id, [head.id])
-        except (pygit2.GitError, ValueError) as exc:
-            raise RollbackError(f"could not commit the revert on {branch}: {exc}") from None
-        if not repo.is_bare and _head_ref(repo) == ref:
-            repo.checkout_head(strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
-        if remote:
-            progress(f"Pushing {str(new)[:12]} to {safe_url(options.location)} {branch}")
-            push(repo, options.location, f"{ref}:{ref}", Credentials.from_env())
+        signature = parse_author(request.author, "--author") or _default_signature(repo)
+        message = revert_message([request.target], chosen, reverted, request.reason)
+        new = _commit_revert(repo, branch, head, tree, signature, message, options, progress)
     outcome = None
     if request.sync:
-        synced = replace(options, ref=str(new), targets=(request.target,))
+        synced = replace(options, ref=new, targets=(request.target,))
         (outcome,) = sync(synced, store, progress)
     return RollbackResult(
         target=request.target,
         to=str(chosen.id),
-        revert=str(new),
+        revert=new,
         reverted=tuple(str(c.id) for c in reverted),
         branch=branch,
         message=message,
@@ -152,15 +144,200 @@ def rollback(
 
 
 def revert_message(
-    target: str, to: pygit2.Commit, reverted: list[pygit2.Commit], reason: str | None
+    targets: list[str],
+    to: pygit2.Commit,
+    reverted: list[pygit2.Commit],
+    reason: str | None,
+    details: list[str] | None = None,
 ) -> str:
-    """``Revert to <short> on <target>: <reason>``, a ``This reverts commit <sha>.`` line per
-    reverted commit (as ``git revert`` writes it) and the ``Meshrc-Rollback`` trailer."""
-    subject = f"Revert to {str(to.id)[:7]} on {target}"
+    """``Revert to <short> on <targets>: <reason>``, the ``details`` lines, a ``This reverts
+    commit <sha>.`` line per reverted commit (as ``git revert`` writes it) and a
+    ``Meshrc-Rollback`` trailer per target."""
+    subject = f"Revert to {str(to.id)[:7]} on {', '.join(targets)}"
     if reason and reason.strip():
         subject += f": {' '.join(reason.split())}"
-    body = "\n".join(f"This reverts commit {c.id}." for c in reverted)
-    return f"{subject}\n\n{body}\n\n{TRAILER}: {target}\n"
+    paragraphs = [
+        subject,
+        *(["\n".join(details)] if details else []),
+        "\n".join(f"This reverts commit {c.id}." for c in reverted),
+        "\n".join(f"{TRAILER}: {target}" for target in targets),
+    ]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+@dataclass(frozen=True)
+class AutoRevert:
+    """What ``--auto-revert`` did about the rollbacks of one sync: the revert commit made,
+    or why none was."""
+
+    commit: str | None
+    """The revert commit; None when it was not made (``detail`` says why)."""
+    reverted: tuple[str, ...]
+    """The commits it reverts, newest first."""
+    pushed: bool
+    detail: str
+
+
+AUTO_REVERT_REASON = "auto-revert"
+"""How the revert commit's subject and the amended rollback records name the cause."""
+
+_SUBJECT_REASON_CHARS = 120
+"""Of the apply error in the revert's subject; the body has its whole first line."""
+
+
+def auto_revert(
+    options: SyncOptions, outcomes: list[Outcome], store: StateStore, progress: Progress
+) -> list[Outcome]:
+    """The outcomes, those rolled back with :class:`AutoRevert` set: one revert commit on
+    the synced branch undoes the failed commit(s) back to the targets' last good one, pushed
+    to the repository the sync fetched from (never forced). A revert that cannot be made
+    (the branch moved on, a conflict, a refused push) is reported and leaves the rollback
+    as it is; either way, the rollback records say what became of it."""
+    rolled = [o for o in outcomes if o.result is SyncResult.ROLLED_BACK]
+    if not rolled:
+        return outcomes
+    try:
+        revert = _revert_failed(options, rolled, progress)
+    except (MeshrcError, pygit2.GitError, OSError) as exc:
+        revert = AutoRevert(None, (), False, f"not reverting: {exc}")
+    progress(f"Auto-revert: {revert.detail}")
+    for outcome in rolled:
+        if outcome.rollback is not None and outcome.rollback.id is not None:
+            reason = f"{outcome.rollback.reason}; {AUTO_REVERT_REASON}: {revert.detail}"
+            store.amend_rollback(outcome.rollback.id, reason)
+    return [
+        replace(o, revert=revert) if o.result is SyncResult.ROLLED_BACK else o for o in outcomes
+    ]
+
+
+def _revert_failed(options: SyncOptions, rolled: list[Outcome], progress: Progress) -> AutoRevert:
+    """One revert commit for the commit every outcome in ``rolled`` rolled back from."""
+    failed = rolled[0].commit
+    backs = [o.rollback for o in rolled if o.rollback is not None]
+    if not backs:
+        raise RollbackError("no target had a last good commit to go back to")
+    remote = is_remote(options.location)
+    with _working_repository(options.location, remote, progress) as repo:
+        branch = _synced_branch(repo, options.ref, options.location)
+        head = _branch_head(repo, branch, options.location)
+        if str(head.id) != failed:
+            raise RollbackError(
+                f"branch moved on; {branch} is at {head.short_id}, not at {failed[:12]} that "
+                "failed: reverting it now would also undo commits no target has tried "
+                "(nothing was committed)"
+            )
+        good = _newest_good(repo, head, backs)
+        reverted = _first_parent_range(head, good)
+        tree = _reverted_tree(repo, head, reverted)
+        if tree.id == head.tree.id:
+            raise RollbackError(f"{head.short_id} has the same files as {good.short_id}")
+        if not remote and not repo.is_bare and _head_ref(repo) == f"refs/heads/{branch}":
+            _require_clean(repo, options.location)
+        signature = parse_author(options.revert_author, "--revert-author")
+        message = revert_message(
+            [o.target for o in rolled],
+            good,
+            reverted,
+            f"{AUTO_REVERT_REASON}: {_clipped(backs[0].reason)}",
+            [f"{b.target}: applying {failed[:12]} failed: {_first_line(b.reason)}" for b in backs],
+        )
+        progress(f"Reverting {len(reverted)} commit(s) to {good.short_id} on {branch}")
+        new = _commit_revert(
+            repo, branch, head, tree, signature or _default_signature(repo), message, options,
+            progress,
+        )  # fmt: skip
+        shown = ", ".join(c.short_id for c in reverted)  # while the repository is open
+        where = f"pushed to {safe_url(options.location)} {branch}" if remote else f"on {branch}"
+        return AutoRevert(
+            new, tuple(str(c.id) for c in reverted), remote, f"revert {new[:12]} of {shown} {where}"
+        )
+
+
+def _synced_branch(repo: pygit2.Repository, ref: str, location: str) -> str:
+    """The branch the sync's ``ref`` names (``HEAD``: the branch it names)."""
+    if ref == "HEAD":
+        head = _head_ref(repo)
+        if head is not None and head.startswith("refs/heads/"):
+            return head.removeprefix("refs/heads/")
+    else:
+        name = ref.removeprefix("refs/heads/")
+        if repo.references.get(f"refs/heads/{name}") is not None:
+            return name
+    raise RollbackError(
+        f"the synced ref {ref!r} is not a branch of {safe_url(location)}: a revert needs a "
+        "branch to go on (sync --ref BRANCH)"
+    )
+
+
+def _newest_good(
+    repo: pygit2.Repository, head: pygit2.Commit, backs: list[RollbackRecord]
+) -> pygit2.Commit:
+    """Of the commits the targets went back to, the newest in the head's history: the
+    commits after it are those every rolled-back target tried and rejected."""
+    goods = []
+    for back in backs:
+        try:
+            commit = repo[back.to_commit].peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            raise RollbackError(
+                f"{back.to_commit[:12]}, which {back.target} went back to, is not in "
+                f"{safe_url(repo.path)}"
+            ) from None
+        if commit.id == head.id or not repo.descendant_of(head.id, commit.id):
+            raise RollbackError(
+                f"{commit.short_id}, which {back.target} went back to, is not before "
+                f"{head.short_id} in the branch's history"
+            )
+        goods.append(commit)
+    newest = goods[0]
+    for commit in goods[1:]:
+        if repo.descendant_of(commit.id, newest.id):
+            newest = commit
+    return newest
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return " ".join(lines[0].split()) if lines else "no reason given"
+
+
+def _clipped(text: str) -> str:
+    line = _first_line(text)
+    if len(line) <= _SUBJECT_REASON_CHARS:
+        return line
+    return line[: _SUBJECT_REASON_CHARS - 3].rstrip() + "..."
+
+
+def _branch_head(repo: pygit2.Repository, branch: str, location: str) -> pygit2.Commit:
+    found = repo.references.get(f"refs/heads/{branch}")
+    if found is None:
+        raise RefNotFoundError(f"branch {branch!r} not found in {safe_url(location)}")
+    return repo[found.resolve().target].peel(pygit2.Commit)
+
+
+def _commit_revert(
+    repo: pygit2.Repository,
+    branch: str,
+    head: pygit2.Commit,
+    tree: pygit2.Tree,
+    signature: pygit2.Signature,
+    message: str,
+    options: SyncOptions,
+    progress: Progress,
+) -> str:
+    """The revert commit on ``branch`` (whose tip is ``head``), the work tree following a
+    checked-out branch; pushed, never forced, when the repository is a remote's clone."""
+    ref = f"refs/heads/{branch}"
+    try:
+        new = repo.create_commit(ref, signature, signature, message, tree.id, [head.id])
+    except (pygit2.GitError, ValueError) as exc:
+        raise RollbackError(f"could not commit the revert on {branch}: {exc}") from None
+    if not repo.is_bare and _head_ref(repo) == ref:
+        repo.checkout_head(strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+    if is_remote(options.location):
+        progress(f"Pushing {str(new)[:12]} to {safe_url(options.location)} {branch}")
+        push(repo, options.location, f"{ref}:{ref}", Credentials.from_env())
+    return str(new)
 
 
 @contextmanager
@@ -323,12 +500,18 @@ def _reverted_tree(
     return tree
 
 
-def _signature(repo: pygit2.Repository, author: str | None) -> pygit2.Signature:
-    if author is not None:
-        match = _AUTHOR_RE.match(author)
-        if not match or not match["name"]:
-            raise UsageError(f"--author must be 'Name <email>', not {author!r}")
-        return pygit2.Signature(match["name"], match["email"])
+def parse_author(author: str | None, option: str) -> pygit2.Signature | None:
+    """``Name <email>`` as a signature (None for None); a UsageError naming ``option``."""
+    if author is None:
+        return None
+    match = AUTHOR_RE.match(author)
+    if not match:
+        raise UsageError(f"{option} must be 'Name <email>', not {author!r}")
+    return pygit2.Signature(match["name"], match["email"])
+
+
+def _default_signature(repo: pygit2.Repository) -> pygit2.Signature:
+    """git config's user, else ``meshrc <meshrc@localhost>``."""
     try:
         return repo.default_signature
     except (KeyError, pygit2.GitError):

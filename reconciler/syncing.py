@@ -21,11 +21,12 @@ A target that fails does not stop the others: each is synced independently.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.checking import check_files
 from reconciler.codes import Severity
@@ -48,6 +49,7 @@ from reconciler.source.git import CommitInfo, safe_url
 from reconciler.source.loading import SourceFile, load_files
 from reconciler.source.trees import CommitTree
 from reconciler.state import RollbackRecord, StateStore, SyncRecord, SyncResult
+from reconciler.sync_diffs import routing_diff
 from reconciler.targets.envoy import EnvoyAdmin, EnvoyFolder
 from reconciler.targets.envoy_configmaps import EnvoyConfigMaps
 from reconciler.targets.kubernetes import (
@@ -62,6 +64,9 @@ from reconciler.targets.kubernetes import (
     source_key,
 )
 from reconciler.verify.envoy import validate
+
+if TYPE_CHECKING:
+    from reconciler.rollback import AutoRevert
 
 Progress = Callable[[str], None]
 
@@ -86,6 +91,17 @@ class SyncOptions:
     """Take over the fields other field managers own (server-side apply's force)."""
     before_write: WriteHook | None = None
     """Called before each write to a cluster's object: where tests cut a sync short."""
+    claims: Callable[[str], bool] | None = None
+    """Whether this process may sync a target now (``meshrc serve`` replicas' leader
+    election): asked when the targets are chosen, and again before each target's turn."""
+    auto_revert: bool = False
+    """A target rolled back: also commit (and push) a revert of the commit(s) that failed
+    (:func:`reconciler.rollback.auto_revert`), so that Git says what runs."""
+    revert_author: str | None = None
+    """``Name <email>`` of that revert (default: as ``meshrc rollback``)."""
+    abandon: threading.Event | None = None
+    """Set when ``meshrc serve`` is stopping and this sync has run out of time: the sync stops
+    before the next target's apply (never inside one) and records ``abandoned``."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,11 @@ class Outcome:
     """A dry run's changes, one a line (``create VirtualService shop/reviews``)."""
     directory: Path | None = None
     """An Envoy target's folder (what ``--run-envoy`` serves)."""
+    rollback: RollbackRecord | None = None
+    """A rolled-back sync's record of the rollback (with its id), naming the commit gone
+    back to; None when there was none to go back to."""
+    revert: AutoRevert | None = None
+    """With ``auto_revert``, of a rolled-back target: the revert made, or why none was."""
 
 
 @dataclass
@@ -125,7 +146,7 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
         )  # fmt: skip
         progress(f"Loading {info.short_id} ({info.summary})")
         plan = CheckPlan.of(tree, None, choices)
-        targets = _chosen(plan.config, options.targets)
+        targets = _chosen(plan.config, options.targets, options.claims, progress)
         progress(f"Checking {info.short_id}")
         check_options = plan.options(choices, options.engine, {"id": commit, "ref": options.ref})
         checked = tree.manifests(plan.paths)
@@ -137,12 +158,17 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
         failing = [] if threshold == "none" else report.failing(Severity(threshold))
         outcomes = []
         for target in targets:
+            if not _claimed(target.name, options.claims, progress):
+                continue  # the lease was lost during this sync: the new holder syncs it
             folder = (
                 envoy_folder(target, options.state_dir).directory
                 if isinstance(target, EnvoyTarget)
                 else None
             )
-            if failing:
+            abandoned = _abandoned(target.name, about, store, options)
+            if abandoned:
+                outcomes.append(replace(abandoned, directory=folder))
+            elif failing:
                 blocked = _blocked(target.name, about, failing, store, options)
                 outcomes.append(replace(blocked, directory=folder))
             elif isinstance(target, KubernetesTarget):
@@ -153,6 +179,10 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
                 state = state or read_state(tree, None, options.namespace, parse_cache, commit)
                 outcome = _sync_envoy(target, state, tree, about, store, options, progress)
                 outcomes.append(replace(outcome, directory=folder))
+    if options.auto_revert and not options.dry_run:
+        from reconciler.rollback import auto_revert  # it imports this module: no cycle at load
+
+        outcomes = auto_revert(options, outcomes, store, progress)
     return outcomes
 
 
@@ -165,10 +195,24 @@ def envoy_folder(target: EnvoyTarget, state_dir: Path) -> EnvoyFolder:
     )
 
 
-def _chosen(config: RepoConfig, names: tuple[str, ...]) -> list[EnvoyTarget | KubernetesTarget]:
+def _chosen(
+    config: RepoConfig,
+    names: tuple[str, ...],
+    claims: Callable[[str], bool] | None,
+    progress: Progress,
+) -> list[EnvoyTarget | KubernetesTarget]:
     if not config.targets:
         raise UsageError("meshrc.yaml names no targets: add a `targets:` list (meshrc sync --help)")
-    return [config.target(n) for n in names] if names else list(config.targets)
+    targets = [config.target(n) for n in names] if names else list(config.targets)
+    return [target for target in targets if _claimed(target.name, claims, progress)]
+
+
+def _claimed(target: str, claims: Callable[[str], bool] | None, progress: Progress) -> bool:
+    """Whether this process may sync the target now; a line for those it may not."""
+    if claims is None or claims(target):
+        return True
+    progress(f"Skipping {target}: another replica syncs it")
+    return False
 
 
 def _record(
@@ -195,6 +239,17 @@ def _record(
     if not options.dry_run:
         store.record_sync(record)
     return record
+
+
+def _abandoned(
+    target: str, about: _Commit, store: StateStore, options: SyncOptions
+) -> Outcome | None:
+    """When meshrc is stopping and out of time: the sync ends here, recorded, nothing applied."""
+    if options.abandon is None or not options.abandon.is_set():
+        return None
+    reason = "meshrc was stopping; nothing was applied, and the next sync applies this commit"
+    _record(store, options, target, about, SyncResult.ABANDONED, error=reason)
+    return Outcome(target, SyncResult.ABANDONED, about.info.id, f"abandoned: {reason}")
 
 
 def _blocked(
@@ -261,6 +316,9 @@ def _sync_envoy(
             was = f"from {current.commit[:12]}" if current else "first version"
             sizes = f"{counts['listeners']} listeners and {counts['clusters']} clusters"
             return Outcome(target.name, None, commit, f"would apply {sizes} ({was})")
+        abandoned = _abandoned(target.name, about, store, options)
+        if abandoned:
+            return abandoned
         admin_url = options.admin_url or target.admin_url or folder.admin_url()
         admin = EnvoyAdmin(admin_url) if admin_url else None
         before = admin.update_counters() if admin and current else {}
@@ -272,6 +330,8 @@ def _sync_envoy(
         _record(store, options, target.name, about, SyncResult.FAILED, error=str(exc))
         return Outcome(target.name, SyncResult.FAILED, commit, f"failed: {exc}")
     if problem is None:
+        previous = current.commit if current else None
+        diff = routing_diff(tree, state, previous, options.namespace, options.cache_dir)
         _record(
             store,
             options,
@@ -280,20 +340,20 @@ def _sync_envoy(
             SyncResult.APPLIED,
             content_hash=content_hash,
             counts=counts,
+            routing_diff=diff,
         )
         confirmed = "confirmed by Envoy" if admin and current else "written"
         return Outcome(target.name, SyncResult.APPLIED, commit, f"applied ({confirmed})")
     assert current is not None
     folder.activate(current)
-    store.record_rollback(
-        RollbackRecord(
-            target=target.name,
-            from_commit=commit,
-            to_commit=current.commit,
-            reason=problem,
-            at=datetime.now(UTC),
-        )
+    rollback = RollbackRecord(
+        target=target.name,
+        from_commit=commit,
+        to_commit=current.commit,
+        reason=problem,
+        at=datetime.now(UTC),
     )
+    rollback = replace(rollback, id=store.record_rollback(rollback))
     _record(
         store, options, target.name, about, SyncResult.ROLLED_BACK, error=problem, counts=counts
     )
@@ -302,6 +362,7 @@ def _sync_envoy(
         SyncResult.ROLLED_BACK,
         commit,
         f"rolled back to {current.commit[:12]}: {problem}",
+        rollback=rollback,
     )
 
 
@@ -360,6 +421,9 @@ def _sync_kubernetes(
                     f"would apply to {cluster.server}: {plan.summary()}",
                     tuple(plan.lines()),
                 )
+            abandoned = _abandoned(target.name, about, store, options)
+            if abandoned:
+                return abandoned
             rollout = Rollout(
                 cluster, plan, inventory, settled, options.force_conflicts, options.before_write
             )
@@ -370,7 +434,9 @@ def _sync_kubernetes(
                 return _undo(rollout, exc, target, about, store, options, progress)
     except MeshrcError as exc:
         return _failed(store, options, target, about, str(exc), {})
-    applied = {"content_hash": settled.content_hash, "counts": plan.counts}
+    previous = inventory.commit if inventory else None
+    diff = routing_diff(tree, None, previous, options.namespace, options.cache_dir)
+    applied = {"content_hash": settled.content_hash, "counts": plan.counts, "routing_diff": diff}
     _record(store, options, target.name, about, SyncResult.APPLIED, **applied)
     return Outcome(
         target.name, SyncResult.APPLIED, commit, f"applied to {cluster.server}: {plan.summary()}"
@@ -446,10 +512,10 @@ def _undo(
         )
         return _failed(store, options, target, about, error, counts)
     previous = rollout.inventory.commit if rollout.inventory else None
+    rollback = None
     if previous:
-        store.record_rollback(
-            RollbackRecord(target.name, commit, previous, str(failure), datetime.now(UTC))
-        )
+        rollback = RollbackRecord(target.name, commit, previous, str(failure), datetime.now(UTC))
+        rollback = replace(rollback, id=store.record_rollback(rollback))
     _record(
         store,
         options,
@@ -460,7 +526,9 @@ def _undo(
         counts=counts,
     )
     back = f"rolled back to {previous[:12]}" if previous else "rolled back (nothing was there)"
-    return Outcome(target.name, SyncResult.ROLLED_BACK, commit, f"{back}: {failure}")
+    return Outcome(
+        target.name, SyncResult.ROLLED_BACK, commit, f"{back}: {failure}", rollback=rollback
+    )
 
 
 def _endpoints(

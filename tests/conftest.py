@@ -105,3 +105,28 @@ def kube_namespace(kube_api: Any) -> str:
     name = f"test-{secrets.token_hex(4)}"
     kubernetes.client.CoreV1Api(kube_api).create_namespace({"metadata": {"name": name}})
     return name
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium through its chromedriver (selenium ``WebDriver``); both
+    paths given, so Selenium Manager never downloads a browser or a driver."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        unavailable(f"{CHROMIUM} or {CHROMEDRIVER} missing", "CI must install them (.ci/run)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000"):  # fmt: skip
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

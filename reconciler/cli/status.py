@@ -26,7 +26,8 @@ Output (table):
 \b
 COMMIT is what the target runs: the last applied (or no-op) sync's commit, or the commit a
 rollback put back. HEALTH is how the last sync ended: ok (applied or no-op), blocked (its
-findings stopped it), failed, rolled-back. OF is the commit of the last sync.
+findings stopped it), failed, rolled-back, abandoned (meshrc serve was stopping and the sync
+ran out of time before applying). OF is the commit of the last sync.
 
 \b
 Exit codes:

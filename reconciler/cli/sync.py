@@ -18,6 +18,8 @@ from reconciler.cli.options import (
     progress,
     state_options,
 )
+from reconciler.errors import UsageError
+from reconciler.rollback import AutoRevert, parse_author
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import SyncOptions, sync
 from reconciler.targets.envoy import EnvoyFolder, supervise
@@ -55,6 +57,16 @@ make-before-break order (DestinationRules keep their old subsets until the Virtu
 have moved); a step that fails puts back what the sync changed.
 
 \b
+--auto-revert: when a target rolled back, meshrc also makes ONE revert commit on the
+synced branch (--ref must name one) undoing the commits from the targets' last good commit
+to the one that failed (message: "Revert to <short> on <targets>: auto-revert: <error>"),
+and pushes it to the repository synced from (a local one gets it on its branch), never
+forced: when the branch moved on meanwhile, or the revert conflicts or is refused, nothing
+is committed and the output says why; the target stays rolled back either way. The next
+sync of the revert is a no-op for the target, and `meshrc history` shows it as "rollback
+of <commit>".
+
+\b
 Exit codes: 0 every target applied or up to date, 1 a target was blocked by the checks,
 2 a target failed or was rolled back, or the sync could not run.
 
@@ -65,6 +77,8 @@ Examples:
   meshrc sync . --target prod-eu --kubeconfig ~/.kube/prod --dry-run   # each change
   envoy -c ~/.local/state/meshrc/envoy/local/bootstrap.yaml    # the Envoy it feeds
   meshrc sync . --run-envoy       # or let meshrc run that Envoy, and keep it running
+  meshrc sync --repo https://git.example.com/mesh.git --ref main --auto-revert \\
+      --revert-author "meshrc bot <meshrc@example.com>"   # a rejected commit is reverted
 """
 
 
@@ -105,6 +119,17 @@ Examples:
     help="Then run a real Envoy on each Envoy target's folder and keep it running (restarted "
     "when it exits) until Ctrl-C; other syncs confirm their versions through it.",
 )
+@click.option(
+    "--auto-revert",
+    is_flag=True,
+    help="When a target rolls back, commit a revert of the commit(s) that failed on the synced "
+    "branch and push it to the repository (credentials as for fetching).",
+)
+@click.option(
+    "--revert-author",
+    metavar="'NAME <EMAIL>'",
+    help="Author and committer of that revert (default: git config's user, else meshrc).",
+)
 @state_options
 @namespace_option
 @output_option(["text", "json"])
@@ -119,6 +144,8 @@ def sync_command(
     kubeconfig: Path | None,
     force_conflicts: bool,
     run_envoy: bool,
+    auto_revert: bool,
+    revert_author: str | None,
     state: str | None,
     state_dir: Path,
     namespace: str,
@@ -128,6 +155,9 @@ def sync_command(
 
     PATH (or --repo) is the Git repository; the commit's meshrc.yaml names the targets.
     """
+    if revert_author is not None and not auto_revert:
+        raise UsageError("--revert-author needs --auto-revert")
+    parse_author(revert_author, "--revert-author")
     options = SyncOptions(
         location=repo or str(path or "."),
         state_dir=state_dir,
@@ -140,6 +170,8 @@ def sync_command(
         namespace=namespace,
         kubeconfig=kubeconfig,
         force_conflicts=force_conflicts,
+        auto_revert=auto_revert,
+        revert_author=revert_author,
     )
     with open_store(state, state_dir) as store:
         outcomes = sync(options, store, progress)
@@ -151,6 +183,7 @@ def sync_command(
                 "commit": o.commit,
                 "detail": o.detail,
                 "changes": list(o.changes),
+                "revert": _revert_row(o.revert),
             }
             for o in outcomes
         ]
@@ -160,6 +193,9 @@ def sync_command(
             click.echo(f"{o.target}: {o.commit[:12]} {o.detail}")
             for change in o.changes:
                 click.echo(f"  {change}")
+        reverts = {o.revert for o in outcomes if o.revert is not None}
+        for revert in reverts:  # one per sync
+            click.echo(f"auto-revert: {revert.detail}")
     results = {o.result for o in outcomes}
     folders = [o.directory for o in outcomes if o.directory and (o.directory / "..data").exists()]
     if run_envoy and folders:
@@ -167,6 +203,17 @@ def sync_command(
     if results & {SyncResult.FAILED, SyncResult.ROLLED_BACK}:
         sys.exit(2)
     sys.exit(1 if SyncResult.BLOCKED in results else 0)
+
+
+def _revert_row(revert: AutoRevert | None) -> dict[str, object] | None:
+    if revert is None:
+        return None
+    return {
+        "commit": revert.commit,
+        "reverts": list(revert.reverted),
+        "pushed": revert.pushed,
+        "detail": revert.detail,
+    }
 
 
 def _supervise(folders: list[EnvoyFolder]) -> None:

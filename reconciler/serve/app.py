@@ -1,4 +1,4 @@
-"""The ASGI application: health, readiness, metrics and the webhooks."""
+"""The ASGI application: health, readiness, metrics, the webhooks and the status page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from reconciler.serve import webhooks
+from reconciler.serve import status_page, webhooks
 from reconciler.serve.config import WEBHOOK_SECRET_ENV, ServeConfig
 from reconciler.serve.logs import log
 from reconciler.serve.metrics import Metrics
@@ -86,7 +86,7 @@ def create_app(
             return answer(provider, "ignored", 200, reason="no followed repository")
         if push.ref != f"refs/heads/{repository.branch}":
             return answer(provider, "ignored", 200, reason=f"not {repository.branch}")
-        scheduler.request(repository)
+        scheduler.pushed(repository)
         return answer(provider, "accepted", 202, repository=repository.name)
 
     def answer(provider: str, result: str, status: int, **fields: object) -> Response:
@@ -101,6 +101,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_page),
             Route("/webhooks/{provider}", webhook, methods=["POST"]),
+            *status_page.routes(store),
         ]
     )
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reconciler.errors import UsageError
 from reconciler.model.common import duration_ns
+from reconciler.rollback import AUTHOR_RE
 
 WEBHOOK_SECRET_ENV = "MESHRC_WEBHOOK_SECRET"
 
@@ -73,6 +74,17 @@ class Repository(_Model):
     """Fetch and sync on this schedule (through the webhooks' debounced worker)."""
     drift: Schedule | None = None
     """Check the targets for drift on this schedule (``meshrc drift``)."""
+    auto_revert: bool = Field(default=False, alias="autoRevert")
+    """A target rolled back: push a revert of the failed commit(s) (``sync --auto-revert``)."""
+    revert_author: str | None = Field(default=None, alias="revertAuthor")
+    """``Name <email>`` of that revert."""
+
+    @field_validator("revert_author")
+    @classmethod
+    def _author(cls, value: str | None) -> str | None:
+        if value is not None and not AUTHOR_RE.match(value):
+            raise ValueError(f"must be 'Name <email>', not {value!r}")
+        return value
 
     def secret(self) -> bytes | None:
         """The webhook secret for this repository, from the environment."""
@@ -84,9 +96,50 @@ class Webhook(_Model):
     max_body_bytes: int = Field(default=1024 * 1024, alias="maxBodyBytes", gt=0)
 
 
+class LeaderElection(_Model):
+    """Several replicas share the targets: each target is synced by the replica the
+    consistent-hash ring gives it to, while that replica holds the target's Lease in
+    ``namespace`` (:mod:`reconciler.serve.leases`). Durations are Go durations."""
+
+    namespace: str = Field(min_length=1)
+    lease_duration: str = Field(default="15s", alias="leaseDuration")
+    """How long a lease outlives its holder's last renewal: a killed replica's targets wait
+    this long to be taken over."""
+    renew_period: str = Field(default="5s", alias="renewPeriod")
+    kubeconfig: Path | None = None
+    """Default: in a pod its service account, else $KUBECONFIG or ~/.kube/config."""
+    context: str | None = None
+
+    @field_validator("lease_duration", "renew_period")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if duration_ns(value) <= 0:
+            raise ValueError(f"duration {value!r} must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> LeaderElection:
+        if 2 * self.renew_seconds > self.lease_seconds:
+            raise ValueError(
+                f"renewPeriod {self.renew_period} must be at most half of leaseDuration "
+                f"{self.lease_duration}: a lease must survive a failed renewal"
+            )
+        return self
+
+    @property
+    def lease_seconds(self) -> float:
+        return duration_ns(self.lease_duration) / 1e9
+
+    @property
+    def renew_seconds(self) -> float:
+        return duration_ns(self.renew_period) / 1e9
+
+
 class ServeConfig(_Model):
     repositories: tuple[Repository, ...] = ()
     webhook: Webhook = Webhook()
+    leader_election: LeaderElection | None = Field(default=None, alias="leaderElection")
+    """Absent: a single replica syncs every target."""
 
 
 def load_config(path: Path) -> ServeConfig:

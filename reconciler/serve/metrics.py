@@ -24,9 +24,18 @@ class Metrics:
             "meshrc_last_applied_timestamp", "When a target last applied a new version (Unix).",
             ["target"], registry=self.registry,
         )  # fmt: skip
+        self.rollback_total = Counter(
+            "meshrc_rollback", "Targets rolled back by a sync, by reason: apply-failed, or "
+            "auto-revert when a revert of the failed commit was committed too.",
+            ["target", "reason"], registry=self.registry,
+        )  # fmt: skip
         self.git_fetch_duration = Histogram(
             "meshrc_git_fetch_duration_seconds", "How long opening and fetching Git took.",
             registry=self.registry,
+        )  # fmt: skip
+        self.leader = Gauge(
+            "meshrc_leader", "1 while this replica holds the target's lease (leader election).",
+            ["target"], registry=self.registry,
         )  # fmt: skip
 
     def render(self) -> bytes:

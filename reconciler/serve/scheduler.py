@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.errors import MeshrcError
+from reconciler.policy.engines import EmbeddedEngine, Engine
 from reconciler.serve.config import Repository
 from reconciler.serve.logs import log
 from reconciler.serve.metrics import Metrics
@@ -16,6 +17,10 @@ from reconciler.state import StateStore, SyncResult
 from reconciler.syncing import Outcome, SyncOptions, sync
 
 SyncFunction = Callable[..., list[Outcome]]
+
+ABANDON_GRACE = 10.0
+"""Seconds a sync that ran out of shutdown time gets to reach a point where it can stop
+cleanly (before a target's apply; an apply in progress ends first)."""
 
 
 class _Worker:
@@ -56,13 +61,23 @@ class Scheduler:
         state_dir: Path,
         cache_dir: Path | None,
         debounce: float = 0.5,
+        engine: Engine | None = None,
+        claims: Callable[[str], bool] | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims
+        """Leader election's answer to "may this replica sync that target now?"; None: yes."""
+        self.announce = announce
+        """Tells the other replicas about a push (leader election); None: there are none."""
+        self.engine = engine or EmbeddedEngine()
         self.metrics = metrics
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.debounce = debounce
         self.stopping = threading.Event()
+        self.abandon = threading.Event()
+        """Set when the shutdown wait is over: syncs in flight stop before their next apply."""
         self.syncs = 0
         self.targets_lock = threading.Lock()
         """Held while targets change (a sync) or are inspected (a drift check): one at a time."""
@@ -70,7 +85,20 @@ class Scheduler:
 
     def request(self, repository: Repository) -> None:
         """Ask for a sync of the repository's targets (returns at once)."""
-        self._workers[repository.name].wanted.set()
+        self.request_named(repository.name)
+
+    def pushed(self, repository: Repository) -> None:
+        """A webhook's push: sync here, and have the other replicas sync their targets."""
+        self.request(repository)
+        if self.announce is not None:
+            self.announce(repository.name)
+
+    def request_named(self, name: str) -> None:
+        """:meth:`request` by the repository's name; a name this replica does not follow is
+        ignored (another replica's serve.yaml may differ during a rollout)."""
+        worker = self._workers.get(name)
+        if worker is not None:
+            worker.wanted.set()
 
     def idle(self) -> bool:
         return not any(w.busy or w.wanted.is_set() for w in self._workers.values())
@@ -84,6 +112,11 @@ class Scheduler:
             cache_dir=self.cache_dir,
             endpoints=repository.endpoints,
             admin_url=repository.envoy_admin,
+            auto_revert=repository.auto_revert,
+            revert_author=repository.revert_author,
+            engine=self.engine,
+            abandon=self.abandon,
+            claims=self.claims,
         )
         fetch_started = time.monotonic()
         fetched = False
@@ -115,14 +148,33 @@ class Scheduler:
             self.metrics.sync_total.labels(outcome.target, result).inc()
             if outcome.result == SyncResult.APPLIED:
                 self.metrics.last_applied.labels(outcome.target).set(time.time())
+            if outcome.result == SyncResult.ROLLED_BACK:
+                reverted = outcome.revert is not None and outcome.revert.commit is not None
+                reason = "auto-revert" if reverted else "apply-failed"
+                self.metrics.rollback_total.labels(outcome.target, reason).inc()
             log(
                 "info", "sync-finished", repository=repository.name, target=outcome.target,
                 commit=outcome.commit, result=result, detail=outcome.detail,
             )  # fmt: skip
+        for revert in {o.revert for o in outcomes if o.revert is not None}:  # one per sync
+            log(
+                "info" if revert.commit else "warning", "auto-revert", repository=repository.name,
+                revert=revert.commit, reverts=list(revert.reverted), detail=revert.detail,
+            )  # fmt: skip
 
-    def shutdown(self, timeout: float) -> bool:
-        """Stop starting syncs; wait up to ``timeout`` for one in flight. True if all ended."""
+    def shutdown(self, timeout: float, grace: float = ABANDON_GRACE) -> bool:
+        """Stop starting syncs and let those in flight finish for up to ``timeout`` seconds;
+        then have them stop before their next apply (recorded ``abandoned``) and wait up to
+        ``grace`` more. True when every sync ended, either way."""
         self.stopping.set()
+        if self._joined(timeout):
+            return True
+        busy = [name for name, worker in self._workers.items() if worker.busy]
+        log("warning", "abandoning", repositories=busy, grace_seconds=grace)
+        self.abandon.set()
+        return self._joined(grace)
+
+    def _joined(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         for worker in self._workers.values():
             worker.thread.join(max(0.0, deadline - time.monotonic()))

@@ -94,6 +94,7 @@ class Schedules:
             targets=repository.targets,
             cache_dir=self.cache_dir,
             admin_url=repository.envoy_admin,
+            claims=self.scheduler.claims,  # another replica checks the targets it syncs
         )
         try:
             # The workers' lock: a sync's half-written target is not a drift.

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import uvicorn
 
+from reconciler.policy.engines import Engine
 from reconciler.serve.app import create_app
 from reconciler.serve.config import ServeConfig
-from reconciler.serve.logs import log
+from reconciler.serve.leases import Elector, default_identity
+from reconciler.serve.logs import bind, log
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.scheduler import Scheduler
 from reconciler.serve.schedules import Schedules
@@ -49,10 +51,21 @@ def serve(
     cache_dir: Path | None,
     shutdown_timeout: float = 60.0,
     debounce: float = 0.5,
+    engine: Engine | None = None,
+    identity: str | None = None,
 ) -> bool:
-    """Serve until a signal; True when every sync in flight finished."""
+    """Serve until a signal; True when every sync in flight ended (finished or abandoned).
+    ``identity`` names this replica in the logs and in leader election."""
+    identity = identity or default_identity()
+    bind(replica=identity)
     metrics = Metrics()
-    scheduler = Scheduler(config.repositories, store, metrics, state_dir, cache_dir, debounce)
+    election = config.leader_election
+    elector = Elector(election, identity, metrics) if election else None
+    scheduler = Scheduler(
+        config.repositories, store, metrics, state_dir, cache_dir, debounce, engine,
+        claims=elector.claims if elector else None,
+        announce=elector.announce if elector else None,
+    )  # fmt: skip
     schedules = Schedules(config.repositories, scheduler, store, metrics, state_dir, cache_dir)
     app = create_app(config, store, scheduler, metrics)
     server = _Server(
@@ -68,6 +81,10 @@ def serve(
     )
     log("info", "serving", host=host, port=port,
         repositories=[r.name for r in config.repositories])  # fmt: skip
+    if elector:
+        elector.start(
+            scheduler.targets_lock, lambda: _sync_all(config, scheduler), scheduler.request_named
+        )
     schedules.start()
     try:
         server.run()  # handles SIGINT and SIGTERM: stops accepting, ends open requests
@@ -76,5 +93,13 @@ def serve(
         deadline = time.monotonic() + shutdown_timeout
         finished = schedules.shutdown(shutdown_timeout)  # no new polls or checks
         finished = scheduler.shutdown(max(0.0, deadline - time.monotonic())) and finished
-        log("info" if finished else "warning", "stopped", syncs_finished=finished)
+        if elector:
+            elector.stop()  # after the syncs: the leases go when nothing uses them
+        log("info" if finished else "warning", "stopped", syncs_ended=finished)
     return finished
+
+
+def _sync_all(config: ServeConfig, scheduler: Scheduler) -> None:
+    """A sync of every repository: the targets of leases just taken are synced at once."""
+    for repository in config.repositories:
+        scheduler.request(repository)

@@ -20,6 +20,9 @@ class SyncResult(StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled-back"
     NO_OP = "no-op"
+    ABANDONED = "abandoned"
+    """meshrc was stopping (``meshrc serve`` got SIGTERM) and the sync ran out of time: it
+    stopped before applying, and the target stays on its last commit."""
 
 
 GOOD = (SyncResult.APPLIED, SyncResult.NO_OP)
@@ -34,6 +37,7 @@ HEALTH = {
     SyncResult.BLOCKED: "blocked",
     SyncResult.FAILED: "failed",
     SyncResult.ROLLED_BACK: "rolled-back",
+    SyncResult.ABANDONED: "abandoned",
 }
 """A target's health, from its last sync."""
 
@@ -69,6 +73,11 @@ class SyncRecord:
     error: str | None = None
     reverts: list[str] | None = None
     """When the commit is a revert (``This reverts commit <sha>.``): the commits it reverts."""
+    routing_diff: dict[str, Any] | None = None
+    """Of an applied sync: what it changed for traffic, ``{"base": <commit or None>, "changes":
+    <count>, "hosts": [...]}``, hosts as :class:`~reconciler.diffs.RoutingDiff` dumps them, the
+    first 200 changes (base None: a first sync, compared with an empty mesh); None when it could
+    not be computed (:mod:`reconciler.sync_diffs`)."""
     id: int | None = None
     """Set by the store."""
 

@@ -67,6 +67,7 @@ syncs = Table(
     Column("findings", JSON, nullable=False),
     Column("error", Text),
     Column("reverts", JSON),
+    Column("routing_diff", JSON),
     Index("ix_meshrc_syncs_target_finished", "target", "finished"),
     Index("ix_meshrc_syncs_finished", "finished"),
 )

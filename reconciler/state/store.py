@@ -141,6 +141,12 @@ class StateStore:
         """Store a rollback; its new id."""
         return self._insert(rollbacks, asdict(record))
 
+    def amend_rollback(self, record_id: int, reason: str) -> None:
+        """Replace a rollback's reason: what became of it later (an auto-revert) joins it."""
+        with self._writing() as connection:
+            update = rollbacks.update().where(rollbacks.c.id == record_id)
+            connection.execute(update.values(reason=reason))
+
     def record_drift(self, record: DriftRecord) -> int:
         """Store a drift found on a target; its new id."""
         return self._insert(drifts, asdict(record))

@@ -423,36 +423,45 @@ class Refused(TargetError):
     """The API server answered a request with an error: it is up, and said no."""
 
 
+def api_client(
+    kubeconfig: str | None, context: str | None, in_cluster: bool, user: str
+) -> kubernetes.client.ApiClient:
+    """A client as the kubeconfig's context (default $KUBECONFIG, else ~/.kube/config) or the
+    pod's service account reaches its API server; a TargetError starting with ``user`` (who
+    wants it) when that configuration cannot be used."""
+    configuration = kubernetes.client.Configuration()
+    path = os.path.expanduser(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    where = "the in-cluster service account" if in_cluster else f"kubeconfig {path}"
+    if context and not in_cluster:
+        where += f" (context {context})"
+    try:
+        if in_cluster:
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+        else:
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+        raise TargetError(f"{user}: cannot use {where}: {exc}") from None
+    return kubernetes.client.ApiClient(configuration)
+
+
 class Cluster:
     """One API server, through the official client, as the target's kubeconfig context (or
     its pod's service account) reaches it."""
 
     def __init__(self, target: KubernetesTarget, kubeconfig: str | None = None) -> None:
         """``kubeconfig`` overrides the target's (and its ``inCluster``)."""
-        configuration = kubernetes.client.Configuration()
         in_cluster = target.in_cluster and kubeconfig is None
-        path = os.path.expanduser(
-            kubeconfig or target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        self._api = api_client(
+            kubeconfig or target.kubeconfig, target.context, in_cluster, f"target {target.name}"
         )
-        where = "the in-cluster service account" if in_cluster else f"kubeconfig {path}"
-        if target.context and not in_cluster:
-            where += f" (context {target.context})"
-        try:
-            if in_cluster:
-                kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-            else:
-                kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=path,
-                    context=target.context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-        except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-            raise TargetError(f"target {target.name}: cannot use {where}: {exc}") from None
-        self._api = kubernetes.client.ApiClient(configuration)
-        self.server = safe_url(str(configuration.host))
+        self.server = safe_url(str(self._api.configuration.host))
 
     def __enter__(self) -> Cluster:
         return self

@@ -17,6 +17,7 @@ import kubernetes
 import pytest
 import yaml
 
+from reconciler.serve.config import load_config
 from reconciler.testenv import TestEnv
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "mesh-reconciler"
@@ -50,7 +51,9 @@ EXPECTED_RULES = {
     ("", "pods"): {"get", "list"},
     ("discovery.k8s.io", "endpointslices"): {"get", "list"},
 }
-LEADER_ELECTION_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+LEADER_ELECTION_RULES = {
+    ("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "delete"}
+}
 
 
 def helm(binary: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -170,7 +173,8 @@ def test_chart_readme_lists_every_value() -> None:
     readme = (CHART / "README.md").read_text()
 
     groups = {"image", "git", "webhook", "state", "opa", "serviceAccount", "rbac", "service"}
-    groups.add("serviceMonitor")  # the others (resources, probes...) are values as a whole
+    # the others (resources, probes...) are values as a whole
+    groups |= {"serviceMonitor", "leaderElection"}
 
     def paths(values: dict[str, Any], prefix: str) -> Iterator[str]:
         for key, value in values.items():
@@ -334,7 +338,11 @@ def test_command_and_config_are_values(helm_binary: Path) -> None:
     meshrc = containers(objects)["meshrc"]
     assert meshrc["args"][-1] == "--verbose"
     served = yaml.safe_load(the(objects, "ConfigMap")["data"]["serve.yaml"])
-    assert served == {"repositories": [{"name": "mesh", "url": "https://git.example.com/mesh.git"}]}
+    assert served == {
+        "repositories": [{"name": "mesh", "url": "https://git.example.com/mesh.git"}],
+        # several pods: on by default, its Leases in the release namespace
+        "leaderElection": {"namespace": "meshrc", "leaseDuration": "15s", "renewPeriod": "5s"},
+    }
     env = {e["name"]: e.get("value") for e in meshrc["env"]}
     assert (env["MESHRC_HOST"], env["MESHRC_PORT"]) == ("0.0.0.0", "8080")  # reachable in the pod
     assert the(objects, "Deployment")["spec"]["replicas"] == 2
@@ -344,6 +352,26 @@ def test_command_and_config_are_values(helm_binary: Path) -> None:
     pod = the(existing, "Deployment")["spec"]["template"]["spec"]
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     assert volumes["config"]["configMap"]["name"] == "my-serve-config"
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        ((), None),  # one pod: no election
+        (("leaderElection.enabled=true",), "12s"),
+        (("replicaCount=3", "leaderElection.enabled=false"), None),
+    ],
+)
+def test_leader_election_is_rendered_into_serve_yaml(
+    helm_binary: Path, tmp_path: Path, sets: tuple[str, ...], expected: str | None
+) -> None:
+    objects = render(helm_binary, *sets, "leaderElection.leaseDuration=12s")
+    text = the(objects, "ConfigMap")["data"]["serve.yaml"]
+    (tmp_path / "serve.yaml").write_text(text)
+    election = load_config(tmp_path / "serve.yaml").leader_election  # meshrc reads it
+    assert (election and election.lease_duration) == expected
+    if election:
+        assert (election.namespace, election.renew_period) == ("meshrc", "5s")
 
 
 def test_nothing_grants_wildcards(helm_binary: Path) -> None:

@@ -53,7 +53,7 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert code == 0, stderr
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [e["event"] for e in events][:1] == ["serving"]
-    assert events[-1]["event"] == "stopped" and events[-1]["syncs_finished"] is True
+    assert events[-1]["event"] == "stopped" and events[-1]["syncs_ended"] is True
     assert all({"time", "level", "event"} <= set(e) for e in events)
     assert "do-not-log-me" not in stderr
 
@@ -64,3 +64,12 @@ def test_a_bad_config_names_the_file_and_key(tmp_path: Path) -> None:
     result = invoke(["serve", "--config", str(config), "--state-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert result.stderr == f"meshrc: error: {config}: repositories.0.url: Field required\n"
+
+
+def test_a_bad_opa_url_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "serve.yaml"
+    config.write_text("repositories: []\n")
+    args = ["serve", "--config", str(config), "--state-dir", str(tmp_path)]
+    result = invoke(args, env={"MESHRC_OPA_URL": "ftp://opa.internal"})
+    assert result.exit_code == 2
+    assert result.stderr == "meshrc: error: --opa-url 'ftp://opa.internal' is not an http(s) URL\n"

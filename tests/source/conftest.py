@@ -206,6 +206,8 @@ class _GitHTTPServer(ThreadingHTTPServer):
     username: str
     token: str
     requests: list[tuple[str, str, bool]]
+    gate: threading.Event
+    held: threading.Event
 
 
 class _GitHTTPHandler(BaseHTTPRequestHandler):
@@ -249,6 +251,9 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         path, _, query = self.path.partition("?")
+        if path.endswith("/git-upload-pack") and not self.server.gate.is_set():
+            self.server.held.set()  # a fetch is waiting for the test to open the gate
+            self.server.gate.wait(120)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -319,6 +324,9 @@ class HTTPServed(Served):
     username: str
     token: str
     requests: list[tuple[str, str, bool]]
+    gate: threading.Event
+    """Cleared: fetches wait (``held`` is set) until it is set again: a slow server."""
+    held: threading.Event
 
 
 @pytest.fixture
@@ -331,6 +339,8 @@ def http_git(tmp_path: Path) -> Iterator[HTTPServed]:
     server.username = "x-access-token"
     server.token = "ghs_" + base64.b32encode(os.urandom(15)).decode().lower()
     server.requests = []
+    server.gate, server.held = threading.Event(), threading.Event()
+    server.gate.set()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -340,8 +350,11 @@ def http_git(tmp_path: Path) -> Iterator[HTTPServed]:
             server.username,
             server.token,
             server.requests,
+            server.gate,
+            server.held,
         )
     finally:
+        server.gate.set()
         server.shutdown()
         server.server_close()
         thread.join()

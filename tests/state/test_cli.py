@@ -60,6 +60,7 @@ def test_history_json_has_every_field(state_dir: Path) -> None:
     assert set(rows[1]) == {
         "id", "target", "commit", "result", "started", "finished", "repository", "ref",
         "author", "message", "content_hash", "counts", "findings", "error", "reverts",
+        "routing_diff",
     }  # fmt: skip
 
 

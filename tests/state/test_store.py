@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
@@ -74,7 +76,9 @@ def test_a_sync_comes_back_with_every_field(store: StateStore) -> None:
         counts={"created": 3, "configured": 1, "unchanged": 7, "deleted": 0},
         findings=[{"code": "weights-not-100", "severity": "error", "file": "a.yaml", "line": 3}],
         error="line one\nline two",
-    )
+        routing_diff={"base": SHA["b"], "hosts": [{"host": "reviews.shop.svc.cluster.local",
+                      "changes": [{"kind": "weights", "before": {"v1": 100.0}}]}]},
+    )  # fmt: skip
     record_id = store.record_sync(record)
     assert store.history() == [replace(record, id=record_id)]
 
@@ -194,6 +198,28 @@ def test_a_database_of_a_newer_meshrc_is_refused(store_url: str, tmp_path: Path)
     newer = rf"schema revision 0099, newer than .*\({HEAD}\): upgrade"
     with pytest.raises(StateError, match=newer):
         open_store(store_url, tmp_path)
+
+
+def test_a_history_at_0003_gains_routing_diffs_and_keeps_its_syncs(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A database an older meshrc made: migrated as it opens, its syncs read with no diff."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with raw(store_url) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003_reverts")
+        connection.exec_driver_sql(
+            'INSERT INTO meshrc_syncs (target, "commit", result, started, finished, repository, '
+            f"counts, findings, reverts) VALUES ('t', '{SHA['a']}', 'applied', "
+            "'2024-05-02 09:00:00', '2024-05-02 09:00:30', '', '{}', '[]', '[\"x\"]')"
+        )
+    with open_store(store_url, tmp_path) as store:
+        (old,) = store.history()
+        assert (old.commit, old.reverts, old.routing_diff) == (SHA["a"], ["x"], None)
+        diff = {"base": None, "hosts": []}
+        store.record_sync(sync("t", "b", SyncResult.APPLIED, 1, routing_diff=diff))
+        assert [r.routing_diff for r in store.history()] == [diff, None]
 
 
 HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
