@@ -41,7 +41,7 @@ from reconciler.source.git import (
     safe_url,
 )
 from reconciler.state import RollbackRecord, StateStore, SyncResult
-from reconciler.syncing import Outcome, Progress, SyncOptions, sync
+from reconciler.syncing import AutoRevert, Outcome, Progress, SyncOptions, sync
 
 DEFAULT_NAME = "meshrc"
 DEFAULT_EMAIL = "meshrc@localhost"
@@ -165,19 +165,6 @@ def revert_message(
     return "\n\n".join(paragraphs) + "\n"
 
 
-@dataclass(frozen=True)
-class AutoRevert:
-    """What ``--auto-revert`` did about the rollbacks of one sync: the revert commit made,
-    or why none was."""
-
-    commit: str | None
-    """The revert commit; None when it was not made (``detail`` says why)."""
-    reverted: tuple[str, ...]
-    """The commits it reverts, newest first."""
-    pushed: bool
-    detail: str
-
-
 AUTO_REVERT_REASON = "auto-revert"
 """How the revert commit's subject and the amended rollback records name the cause."""
 
@@ -194,7 +181,7 @@ def auto_revert(
     (the branch moved on, a conflict, a refused push) is reported and leaves the rollback
     as it is; either way, the rollback records say what became of it."""
     rolled = [o for o in outcomes if o.result is SyncResult.ROLLED_BACK]
-    if not rolled:
+    if not rolled or not options.auto_revert or options.dry_run:
         return outcomes
     try:
         revert = _revert_failed(options, rolled, progress)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.checking import check_files
 from reconciler.codes import Severity
@@ -65,9 +65,6 @@ from reconciler.targets.kubernetes import (
 )
 from reconciler.verify.envoy import validate
 
-if TYPE_CHECKING:
-    from reconciler.rollback import AutoRevert
-
 Progress = Callable[[str], None]
 
 
@@ -95,13 +92,27 @@ class SyncOptions:
     """Whether this process may sync a target now (``meshrc serve`` replicas' leader
     election): asked when the targets are chosen, and again before each target's turn."""
     auto_revert: bool = False
-    """A target rolled back: also commit (and push) a revert of the commit(s) that failed
-    (:func:`reconciler.rollback.auto_revert`), so that Git says what runs."""
+    """A target rolled back: also commit (and push) a revert of the commit(s) that failed,
+    so that Git says what runs (:func:`reconciler.rollback.auto_revert`, run after
+    :func:`sync` by ``meshrc sync`` and ``meshrc serve``)."""
     revert_author: str | None = None
     """``Name <email>`` of that revert (default: as ``meshrc rollback``)."""
     abandon: threading.Event | None = None
     """Set when ``meshrc serve`` is stopping and this sync has run out of time: the sync stops
     before the next target's apply (never inside one) and records ``abandoned``."""
+
+
+@dataclass(frozen=True)
+class AutoRevert:
+    """What ``--auto-revert`` did about the rollbacks of one sync: the revert commit made,
+    or why none was (:func:`reconciler.rollback.auto_revert`)."""
+
+    commit: str | None
+    """The revert commit; None when it was not made (``detail`` says why)."""
+    reverted: tuple[str, ...]
+    """The commits it reverts, newest first."""
+    pushed: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -179,10 +190,6 @@ def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Ou
                 state = state or read_state(tree, None, options.namespace, parse_cache, commit)
                 outcome = _sync_envoy(target, state, tree, about, store, options, progress)
                 outcomes.append(replace(outcome, directory=folder))
-    if options.auto_revert and not options.dry_run:
-        from reconciler.rollback import auto_revert  # it imports this module: no cycle at load
-
-        outcomes = auto_revert(options, outcomes, store, progress)
     return outcomes
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import rollback
 from reconciler.cli.options import (
     default_cache_dir,
     namespace_option,
@@ -19,9 +20,9 @@ from reconciler.cli.options import (
     state_options,
 )
 from reconciler.errors import UsageError
-from reconciler.rollback import AutoRevert, parse_author
+from reconciler.rollback import parse_author
 from reconciler.state import SyncResult, open_store
-from reconciler.syncing import SyncOptions, sync
+from reconciler.syncing import AutoRevert, SyncOptions, sync
 from reconciler.targets.envoy import EnvoyFolder, supervise
 
 EPILOG = """
@@ -174,7 +175,7 @@ def sync_command(
         revert_author=revert_author,
     )
     with open_store(state, state_dir) as store:
-        outcomes = sync(options, store, progress)
+        outcomes = rollback.auto_revert(options, sync(options, store, progress), store, progress)
     if output_format == "json":
         rows = [
             {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reconciler.errors import MeshrcError
 from reconciler.policy.engines import EmbeddedEngine, Engine
+from reconciler.rollback import auto_revert
 from reconciler.serve.config import Repository
 from reconciler.serve.logs import log
 from reconciler.serve.metrics import Metrics
@@ -131,7 +132,8 @@ class Scheduler:
         log("info", "sync-started", repository=repository.name, ref=repository.branch)
         try:
             with self.targets_lock:  # one sync at a time: targets may be shared
-                outcomes = sync(options, self.store, progress)
+                outcomes = auto_revert(options, sync(options, self.store, progress), self.store,
+                                       progress)  # fmt: skip
         except MeshrcError as exc:
             for target in repository.targets or ("*",):
                 self.metrics.sync_total.labels(target, "error").inc()

@@ -23,6 +23,7 @@ from cli.helpers import invoke, no_traceback
 from kubernetes.client.exceptions import ApiException
 
 from reconciler.errors import RefNotFoundError
+from reconciler.rollback import auto_revert
 from reconciler.state import SyncResult, open_store
 from reconciler.syncing import Outcome, SyncOptions, sync
 from reconciler.targets.kubernetes import PLURALS, ObjectRef
@@ -125,10 +126,13 @@ def repo(tmp_path: Path, kube_env: TestEnv, kube_namespace: str) -> MeshRepo:
 
 
 def run(repo: MeshRepo, state: Path, **options: Any) -> list[Outcome]:
+    chosen = SyncOptions(location=str(repo.root), state_dir=state, **options)
     with open_store(None, state) as store:
-        return sync(
-            SyncOptions(location=str(repo.root), state_dir=state, **options), store, lambda _: None
-        )
+        return auto_revert(chosen, sync(chosen, store, quiet), store, quiet)
+
+
+def quiet(_message: str) -> None:
+    """No progress lines."""
 
 
 def history(state: Path, target_name: str = "prod") -> list[SyncResult]:
