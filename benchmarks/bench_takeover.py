@@ -84,6 +84,7 @@ def one_round(
     repo: Repository,
     replicas: list[subprocess.Popen[bytes]],
     names: tuple[str, str],
+    round_: int,
     how: str,
     state: str,
     work: Path,
@@ -91,7 +92,8 @@ def one_round(
     """Once the targets are shared out: a routing commit, the first replica stopped; seconds
     until the second holds every lease, and until the commit is applied on every target."""
     wait(lambda: holders(api) == {t: owner(t, names) for t in TARGETS}, "the targets shared out")
-    commit = repo.commit(70, 30, f"70/30, then {how} to {names[0]}")
+    v1 = 79 - round_  # a split no earlier round had: the commit changes every target
+    commit = repo.commit(v1, 100 - v1, f"{v1}/{100 - v1}, then {how} to {names[0]}")
     stopped = time.monotonic()
     replicas[0].send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM)
     leases = wait(lambda: set(holders(api).values()) == {names[1]}, "the survivor's leases")
@@ -101,7 +103,7 @@ def one_round(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4, choices=range(1, 60), metavar="N")
     parser.add_argument("--lease", default="15s", help="leaseDuration (the chart's default)")
     parser.add_argument("--renew", default="5s", help="renewPeriod (the chart's default)")
     args = parser.parse_args(argv)
@@ -134,14 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             names = (f"a{round_}", f"b{round_}")
             replicas = [start(name) for name in names]
             try:
-                leases, everywhere = one_round(api, repo, replicas, names, how, state, work)
+                leases, everywhere = one_round(api, repo, replicas, names, round_, how, state, work)
             finally:
                 for process in replicas:
                     stop_process(process)
             results[how].append((leases, everywhere))
             print(f"round {round_ + 1} ({how}): survivor holds every lease after {leases:.2f} s, "
                   f"the new commit applied everywhere after {everywhere:.2f} s")  # fmt: skip
-            repo.commit(80, 20, "back to 80/20")  # the next round starts from a known commit
         api.close()
     summary: dict[str, Any] = {
         "benchmark": "meshrc-serve-takeover",

@@ -19,9 +19,11 @@
     loss       a lease not renewed for leaseDuration minus the margin (a quarter of it) is
                dropped at once: its target is not synced until it is taken again
     pushes     a webhook reaches one replica (the Service picks it): that replica notes the
-               push on its member Lease (annotation meshrc.io/pushes) at once, and the others,
-               reading the member Leases every round, sync that repository too: a push
-               reaches every replica's targets within a renewPeriod, not at the next poll
+               push on its member Lease (annotation meshrc.io/pushes) at once, and the others
+               sync that repository too
+    watch      each replica watches the Leases: a push noted, a lease released or deleted, or
+               a member joining starts its round at once instead of at the next renewPeriod
+               (others' renewals do not: two replicas would wake each other without end)
 
 Clocks: renewTime is written with the holder's clock and compared by the others with theirs
 (UTC), so the replicas' clocks must agree to well within the margin (NTP does). The holder
@@ -54,6 +56,7 @@ from kubernetes.client import (
     V1Preconditions,
 )
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch import Watch
 
 from reconciler.errors import MeshrcError, TargetError
 from reconciler.serve.config import LeaderElection
@@ -67,7 +70,10 @@ ROLE = "meshrc.io/role"
 TARGET_ANNOTATION = "meshrc.io/target"
 PUSHES_ANNOTATION = "meshrc.io/pushes"
 """On a member Lease: ``{"<repository>": "<time of its latest push, ns>"}`` as JSON."""
-MEMBERS_SELECTOR = f"{MANAGED_BY[0]}={MANAGED_BY[1]},{ROLE}=member"
+MANAGED_SELECTOR = f"{MANAGED_BY[0]}={MANAGED_BY[1]}"
+MEMBERS_SELECTOR = f"{MANAGED_SELECTOR},{ROLE}=member"
+WATCH_SECONDS = 300
+"""A watch is ended by the API server after this long and opened again (from scratch)."""
 STALE_LEASES = 20
 """A member lease expired this many lease durations ago (its pod was killed) is deleted."""
 
@@ -165,6 +171,8 @@ class Elector:
         """(member, repository): the other members' latest pushes already acted on."""
         self._member_leases: list[V1Lease] = []
         """The live members' leases, as last listed."""
+        self._watched_pushes: dict[str, str | None] = {}
+        """Member lease name: its pushes annotation, as the watch last saw it."""
 
     def start(
         self,
@@ -187,6 +195,7 @@ class Elector:
             lease_seconds=self.duration, renew_seconds=self.renew_period)  # fmt: skip
         self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, name="leases-watch", daemon=True).start()
         on_acquired()
 
     def announce(self, repository: str) -> None:
@@ -237,6 +246,43 @@ class Elector:
                 self.round()
             except Exception as exc:  # the leases' thread must outlive whatever one round meets
                 log("error", "lease-round-crashed", error=repr(exc))
+
+    def _watch(self) -> None:
+        """Wake the rounds' thread on the Lease changes that call for a round now; a watch that
+        fails is opened again a renewPeriod later (the rounds go on meanwhile)."""
+        while not self._stopping.is_set():
+            try:
+                stream = Watch().stream(  # type: ignore[no-untyped-call]
+                    self._api.list_namespaced_lease, self.namespace,
+                    label_selector=MANAGED_SELECTOR, timeout_seconds=WATCH_SECONDS,
+                    _request_timeout=(self.renew_period, WATCH_SECONDS + 30),
+                )  # fmt: skip
+                for event in stream:
+                    if self._stopping.is_set():
+                        return
+                    if self._calls_for_a_round(event["type"], event["object"]):
+                        self._wake.set()
+            except Exception as exc:  # the connection, the server, a client closed on stop
+                if self._stopping.is_set():
+                    return
+                log("warning", "lease-watch-failed", error=f"{type(exc).__name__}: {exc}")
+                self._stopping.wait(self.renew_period)
+
+    def _calls_for_a_round(self, kind: str, lease: V1Lease) -> bool:
+        """Another replica released or deleted a lease, joined, or noted a push."""
+        holder = _holder(lease)
+        if holder == self.identity or lease.metadata is None:
+            return False
+        if kind == "DELETED" or not holder:
+            return True
+        if (lease.metadata.labels or {}).get(ROLE) != "member":
+            return False  # another replica's target lease, renewed
+        name = lease.metadata.name or ""
+        pushes = (lease.metadata.annotations or {}).get(PUSHES_ANNOTATION)
+        joined = name not in self._watched_pushes
+        changed = self._watched_pushes.get(name) != pushes
+        self._watched_pushes[name] = pushes
+        return joined or changed
 
     def round(self) -> None:
         """Renew the membership (telling this replica's pushes) and the leases held; take the

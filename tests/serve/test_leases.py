@@ -2,7 +2,8 @@
 real API server.
 
 - Electors in one process: every target held by exactly one; two racing for a lease, one wins;
-  a released lease is taken over at the next round, an expired one once it expired.
+  a released lease is taken over at the next round, an expired one once it expired; with
+  rounds a minute apart, the watch alone acts on a push, a join and released leases.
 - Two real ``meshrc serve`` processes, one PostgreSQL store, five Envoy-folder targets: every
   target synced by exactly one replica, both busy; SIGKILL one and the survivor applies the
   next commit everywhere; a third replica joins, gets SIGTERM, and its targets are taken over
@@ -176,6 +177,31 @@ def test_a_push_one_replica_received_reaches_the_others(
         a.round()
         b.round()
         assert heard == {"replica-a": [], "replica-b": ["mesh", "mesh", "other"]}
+
+
+def test_the_watch_starts_a_round_at_once(kube_env: TestEnv, kube_namespace: str) -> None:
+    """Rounds a minute apart: only the watch can act within seconds, on a push another
+    replica noted and on the leases it released when it stopped."""
+    heard: list[str] = []
+    with electors(kube_env, kube_namespace, "replica-a", "replica-b", lease="10m", renew="60s") as (
+        a,
+        b,
+    ):
+        a.start(threading.Lock(), lambda: None)
+        for target in TARGETS:
+            assert a.claims(target)  # alone: every target is a's
+        b.start(threading.Lock(), lambda: None, heard.append)
+        for target in TARGETS:
+            b.claims(target)  # now b knows the targets; a holds them all
+        ring = {who: {t for t in TARGETS if owner(t, [a.identity, b.identity]) == who}
+                for who in (a.identity, b.identity)}  # fmt: skip
+        # b joined: a's round hands b its share, and b's round takes it
+        wait(lambda: (a.held, b.held) == (ring[a.identity], ring[b.identity]), timeout=10,
+             what="the targets shared out")  # fmt: skip
+        a.announce("mesh")
+        wait(lambda: heard == ["mesh"], timeout=10, what="b acting on a's push")
+        a.stop()
+        wait(lambda: b.held == set(TARGETS), timeout=10, what="b taking a's released leases")
 
 
 def test_a_long_dead_member_is_forgotten(
