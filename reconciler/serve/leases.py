@@ -23,7 +23,9 @@
                sync that repository too
     watch      each replica watches the Leases: a push noted, a lease released or deleted, or
                a member joining starts its round at once instead of at the next renewPeriod
-               (others' renewals do not: two replicas would wake each other without end)
+               (others' renewals do not: two replicas would wake each other without end); a
+               lease running out is no event, so a round also starts when the soonest lease
+               of another replica that matters runs out
 
 Clocks: renewTime is written with the holder's clock and compared by the others with theirs
 (UTC), so the replicas' clocks must agree to well within the margin (NTP does). The holder
@@ -72,6 +74,8 @@ PUSHES_ANNOTATION = "meshrc.io/pushes"
 """On a member Lease: ``{"<repository>": "<time of its latest push, ns>"}`` as JSON."""
 MANAGED_SELECTOR = f"{MANAGED_BY[0]}={MANAGED_BY[1]}"
 MEMBERS_SELECTOR = f"{MANAGED_SELECTOR},{ROLE}=member"
+EXPIRY_SLACK = 0.05
+"""Seconds after a lease's expiry that the round meant to take it over starts."""
 WATCH_SECONDS = 300
 """A watch is ended by the API server after this long and opened again (from scratch)."""
 STALE_LEASES = 20
@@ -101,11 +105,18 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond or 1)
 
 
-def _expired(lease: V1Lease, now: datetime) -> bool:
+def _expires_at(lease: V1Lease) -> datetime | None:
+    """When the lease runs out; None when nobody holds it."""
     spec = lease.spec
     if spec is None or not spec.holder_identity or spec.renew_time is None:
-        return True
-    return spec.renew_time + timedelta(seconds=spec.lease_duration_seconds or 0) <= now
+        return None
+    expires: datetime = spec.renew_time + timedelta(seconds=spec.lease_duration_seconds or 0)
+    return expires
+
+
+def _expired(lease: V1Lease, now: datetime) -> bool:
+    expires = _expires_at(lease)
+    return expires is None or expires <= now
 
 
 def _holder(lease: V1Lease) -> str | None:
@@ -171,6 +182,10 @@ class Elector:
         """(member, repository): the other members' latest pushes already acted on."""
         self._member_leases: list[V1Lease] = []
         """The live members' leases, as last listed."""
+        self._next_expiry: datetime | None = None
+        """The soonest another replica's lease runs out (a member's, or a target lease this
+        replica waits for): the next round starts then rather than up to a renewPeriod later,
+        since the watch does not see a lease expire."""
         self._watched_pushes: dict[str, str | None] = {}
         """Member lease name: its pushes annotation, as the watch last saw it."""
 
@@ -238,7 +253,7 @@ class Elector:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.renew_period)
+            self._wake.wait(self._until_next_round())
             self._wake.clear()
             if self._stopping.is_set():
                 return
@@ -246,6 +261,21 @@ class Elector:
                 self.round()
             except Exception as exc:  # the leases' thread must outlive whatever one round meets
                 log("error", "lease-round-crashed", error=repr(exc))
+
+    def _until_next_round(self) -> float:
+        """Seconds to the next round: a renewPeriod, or less when a lease runs out sooner."""
+        with self._lock:
+            expiry = self._next_expiry
+        if expiry is None:
+            return self.renew_period
+        remaining = (expiry - datetime.now(UTC)).total_seconds() + EXPIRY_SLACK
+        return min(self.renew_period, max(EXPIRY_SLACK, remaining))
+
+    def _expires(self, lease: V1Lease) -> None:
+        """Note when another replica's lease runs out."""
+        expires = _expires_at(lease)
+        if expires is not None and (self._next_expiry is None or expires < self._next_expiry):
+            self._next_expiry = expires
 
     def _watch(self) -> None:
         """Wake the rounds' thread on the Lease changes that call for a round now; a watch that
@@ -331,6 +361,7 @@ class Elector:
             )
             previous = current.spec.holder_identity if current and current.spec else None
             if current is not None and previous != self.identity and not _expired(current, now):
+                self._expires(current)
                 return False
             written = self._take(name, current, now, "target", {TARGET_ANNOTATION: target})
         except _Conflict:
@@ -410,6 +441,11 @@ class Elector:
             return None
         now = datetime.now(UTC)
         self._member_leases = [lease for lease in leases.items if not _expired(lease, now)]
+        with self._lock:
+            self._next_expiry = None  # a new round: only what runs out from now on counts
+            for lease in self._member_leases:
+                if _holder(lease) != self.identity:
+                    self._expires(lease)
         live = {member for lease in self._member_leases if (member := _holder(lease))}
         long_ago = now - timedelta(seconds=STALE_LEASES * self.duration)
         for stale in (lease for lease in leases.items if _expired(lease, long_ago)):
