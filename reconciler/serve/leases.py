@@ -168,6 +168,8 @@ class Elector:
         self._held: dict[str, _Held] = {}
         self._known: set[str] = set()
         """Targets met in syncs: the ones this replica may have to take over."""
+        self._listed: dict[str, set[str]] = {}
+        """Per repository, the targets its last sync named."""
         self._members = frozenset({identity})
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -218,6 +220,18 @@ class Elector:
         with self._lock:
             self._pushes[repository] = str(time.time_ns())
         self._wake.set()
+
+    def listed(self, repository: str, targets: set[str]) -> None:
+        """A sync of ``repository`` read the targets it names: a target it named before and no
+        longer does (nor does another repository) is forgotten, and its lease released."""
+        with self._lock:
+            before = self._listed.get(repository, set())
+            self._listed[repository] = set(targets)
+            others = set().union(*(t for r, t in self._listed.items() if r != repository))
+            gone = before - targets - others
+            self._known -= gone
+        if gone:
+            self._wake.set()
 
     def claims(self, target: str) -> bool:
         """True when this replica may sync ``target`` now: the ring gives it the target, and
@@ -333,7 +347,7 @@ class Elector:
                     self._renew(target)  # until released, even when the ring moved it
                 elif owner(target, self._members) == self.identity:
                     acquired = self._acquire(target) or acquired
-            moving = [t for t in self._held if owner(t, self._members) != self.identity]
+            moving = [t for t in self._held if self._leaving(t)]
             pushed = self._pushed()
         if moving:
             self._release_between_syncs(moving)
@@ -397,10 +411,19 @@ class Elector:
         try:
             with self._lock:
                 for target in targets:
-                    if target in self._held and owner(target, self._members) != self.identity:
-                        self._release(target, reason="the ring gives it to another replica")
+                    reason = self._leaving(target) if target in self._held else None
+                    if reason:
+                        self._release(target, reason)
         finally:
             self._between_syncs.release()
+
+    def _leaving(self, target: str) -> str | None:
+        """Why this replica lets the lease of ``target`` go (between syncs), if it does."""
+        if target not in self._known:
+            return "no repository names it any more"
+        if owner(target, self._members) != self.identity:
+            return "the ring gives it to another replica"
+        return None
 
     def _release(self, target: str, reason: str) -> None:
         lease = self._held[target].lease

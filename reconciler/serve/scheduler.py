@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from reconciler.errors import MeshrcError
 from reconciler.policy.engines import EmbeddedEngine, Engine
@@ -18,6 +19,20 @@ from reconciler.state import StateStore, SyncResult
 from reconciler.syncing import Outcome, SyncOptions, sync
 
 SyncFunction = Callable[..., list[Outcome]]
+
+
+class Election(Protocol):
+    """What the syncs need of leader election between replicas (:mod:`.leases`)."""
+
+    def claims(self, target: str) -> bool:
+        """May this replica sync (or check) ``target`` now?"""
+
+    def announce(self, repository: str) -> None:
+        """Have the other replicas sync ``repository`` too: a webhook pushed to it."""
+
+    def listed(self, repository: str, targets: set[str]) -> None:
+        """A sync read the repository's targets: those gone from it need no lease."""
+
 
 ABANDON_GRACE = 10.0
 """Seconds a sync that ran out of shutdown time gets to reach a point where it can stop
@@ -63,14 +78,11 @@ class Scheduler:
         cache_dir: Path | None,
         debounce: float = 0.5,
         engine: Engine | None = None,
-        claims: Callable[[str], bool] | None = None,
-        announce: Callable[[str], None] | None = None,
+        election: Election | None = None,
     ) -> None:
         self.store = store
-        self.claims = claims
-        """Leader election's answer to "may this replica sync that target now?"; None: yes."""
-        self.announce = announce
-        """Tells the other replicas about a push (leader election); None: there are none."""
+        self.election = election
+        """Leader election between replicas; None: this one syncs every target."""
         self.engine = engine or EmbeddedEngine()
         self.metrics = metrics
         self.state_dir = state_dir
@@ -91,8 +103,8 @@ class Scheduler:
     def pushed(self, repository: Repository) -> None:
         """A webhook's push: sync here, and have the other replicas sync their targets."""
         self.request(repository)
-        if self.announce is not None:
-            self.announce(repository.name)
+        if self.election is not None:
+            self.election.announce(repository.name)
 
     def request_named(self, name: str) -> None:
         """:meth:`request` by the repository's name; a name this replica does not follow is
@@ -104,7 +116,18 @@ class Scheduler:
     def idle(self) -> bool:
         return not any(w.busy or w.wanted.is_set() for w in self._workers.values())
 
+    @property
+    def claims(self) -> Callable[[str], bool] | None:
+        """Leader election's answer to "may this replica sync that target now?"; None: yes."""
+        return self.election.claims if self.election is not None else None
+
     def run_sync(self, repository: Repository) -> None:
+        asked: set[str] = set()  # the targets meshrc.yaml (or serve.yaml) names today
+
+        def claims(target: str) -> bool:
+            asked.add(target)
+            return self.election is None or self.election.claims(target)
+
         options = SyncOptions(
             location=repository.url,
             state_dir=self.state_dir,
@@ -117,7 +140,7 @@ class Scheduler:
             revert_author=repository.revert_author,
             engine=self.engine,
             abandon=self.abandon,
-            claims=self.claims,
+            claims=claims,
         )
         fetch_started = time.monotonic()
         fetched = False
@@ -145,6 +168,8 @@ class Scheduler:
         finally:
             self.metrics.sync_duration.observe(time.monotonic() - started)
             self.syncs += 1
+        if self.election is not None:
+            self.election.listed(repository.name, asked)
         for outcome in outcomes:
             result = outcome.result.value if outcome.result else "dry-run"
             self.metrics.sync_total.labels(outcome.target, result).inc()

@@ -62,10 +62,8 @@ def serve(
     election = config.leader_election
     elector = Elector(election, identity, metrics) if election else None
     scheduler = Scheduler(
-        config.repositories, store, metrics, state_dir, cache_dir, debounce, engine,
-        claims=elector.claims if elector else None,
-        announce=elector.announce if elector else None,
-    )  # fmt: skip
+        config.repositories, store, metrics, state_dir, cache_dir, debounce, engine, elector
+    )
     schedules = Schedules(config.repositories, scheduler, store, metrics, state_dir, cache_dir)
     app = create_app(config, store, scheduler, metrics)
     server = _Server(

@@ -38,9 +38,11 @@ from sync.test_envoy_target import Repository as MeshRepository
 
 from reconciler.errors import UsageError
 from reconciler.serve.config import LeaderElection, load_config
+from reconciler.serve.config import Repository as Followed
 from reconciler.serve.leases import Elector, lease_name
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.ring import owner
+from reconciler.serve.scheduler import Scheduler
 from reconciler.state import SyncResult, open_store
 from reconciler.testenv import TestEnv
 from serve.helpers import SECRET, push_body, signed
@@ -202,6 +204,39 @@ def test_the_watch_starts_a_round_at_once(kube_env: TestEnv, kube_namespace: str
         wait(lambda: heard == ["mesh"], timeout=10, what="b acting on a's push")
         a.stop()
         wait(lambda: b.held == set(TARGETS), timeout=10, what="b taking a's released leases")
+
+
+@pytest.mark.usefixtures("envoy_binary")
+def test_a_target_gone_from_meshrc_yaml_lets_its_lease_go(
+    kube_env: TestEnv, kube_api: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    """Real syncs through the scheduler: the targets meshrc.yaml names are leased; once a
+    commit drops one, its lease is released (and its leader gauge is 0)."""
+    repo = MeshRepository(tmp_path / "repo", 0)
+
+    def name_targets(*names: str) -> None:
+        targets = [{"name": n, "type": "envoy", "namespace": "t"} for n in names]
+        (repo.root / "meshrc.yaml").write_text(yaml.safe_dump({"targets": targets}))
+        repo.commit(80, 20, f"targets {', '.join(names)}")
+
+    followed = Followed(name="mesh", url=str(repo.root))
+    with (
+        electors(kube_env, kube_namespace, "replica-a", lease="10m") as (elector,),
+        open_store(None, tmp_path / "state") as store,
+    ):
+        scheduler = Scheduler(
+            (followed,), store, elector.metrics, tmp_path / "state", None, election=elector
+        )
+        elector.start(scheduler.targets_lock, lambda: None)
+        name_targets("edge-0", "edge-1")
+        scheduler.run_sync(followed)
+        assert elector.held == {"edge-0", "edge-1"}
+        name_targets("edge-0")
+        scheduler.run_sync(followed)
+        wait(lambda: elector.held == {"edge-0"}, timeout=10, what="edge-1's lease let go")
+        assert holder(kube_api, kube_namespace, "edge-1") is None
+        assert elector.metrics.leader.labels("edge-1").collect()[0].samples[0].value == 0
+        scheduler.shutdown(10)
 
 
 def test_a_long_dead_member_is_forgotten(
