@@ -332,6 +332,8 @@ class Elector:
         """Renew the membership (telling this replica's pushes) and the leases held; take the
         targets the ring gives this replica; release, between syncs, those it gives to
         another; sync the repositories the other members were pushed to."""
+        with self._lock:
+            self._next_expiry = None  # noted again by this round: a past one would spin it
         try:
             self._join()
         except MeshrcError as exc:
@@ -465,7 +467,6 @@ class Elector:
         now = datetime.now(UTC)
         self._member_leases = [lease for lease in leases.items if not _expired(lease, now)]
         with self._lock:
-            self._next_expiry = None  # a new round: only what runs out from now on counts
             for lease in self._member_leases:
                 if _holder(lease) != self.identity:
                     self._expires(lease)
