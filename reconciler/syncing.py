@@ -141,6 +141,18 @@ class _Commit:
     ref: str
     repository: str
     started: datetime
+    diffs: dict[str | None, dict[str, Any] | None] = field(default_factory=dict)
+    """Routing diffs from the commit a target ran before: one per such commit in a sync,
+    however many targets ran it."""
+
+    def routing_diff(
+        self, tree: CommitTree, state: MeshState | None, previous: str | None, options: SyncOptions
+    ) -> dict[str, Any] | None:
+        if previous not in self.diffs:
+            self.diffs[previous] = routing_diff(
+                tree, state, previous, options.namespace, options.cache_dir
+            )
+        return self.diffs[previous]
 
 
 def sync(options: SyncOptions, store: StateStore, progress: Progress) -> list[Outcome]:
@@ -338,7 +350,7 @@ def _sync_envoy(
         return Outcome(target.name, SyncResult.FAILED, commit, f"failed: {exc}")
     if problem is None:
         previous = current.commit if current else None
-        diff = routing_diff(tree, state, previous, options.namespace, options.cache_dir)
+        diff = about.routing_diff(tree, state, previous, options)
         _record(
             store,
             options,
@@ -442,7 +454,7 @@ def _sync_kubernetes(
     except MeshrcError as exc:
         return _failed(store, options, target, about, str(exc), {})
     previous = inventory.commit if inventory else None
-    diff = routing_diff(tree, None, previous, options.namespace, options.cache_dir)
+    diff = about.routing_diff(tree, None, previous, options)
     applied = {"content_hash": settled.content_hash, "counts": plan.counts, "routing_diff": diff}
     _record(store, options, target.name, about, SyncResult.APPLIED, **applied)
     return Outcome(
