@@ -22,7 +22,7 @@ from typing import Literal
 
 from reconciler.checks import run_checks
 from reconciler.checks.suppression import IgnoreRule, suppress
-from reconciler.findings import Finding, Report
+from reconciler.findings import Finding, Report, UncheckedObject
 from reconciler.memory import gc_paused
 from reconciler.model.snapshot import build_snapshot
 from reconciler.policy.bundle import PolicyBundle
@@ -131,6 +131,16 @@ def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
         _located(kept, loaded),
         checked_files=loaded.files,
         checked_resources=sum(1 for _ in snapshot.resources()) + len(snapshot.broken),
+        not_checked=(
+            UncheckedObject(
+                kind=o.kind,
+                namespace=o.namespace,
+                name=o.name,
+                file=o.origin.file,
+                line=o.origin.line,
+            )
+            for o in snapshot.listed
+        ),
     )
 
 

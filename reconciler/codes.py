@@ -51,6 +51,17 @@ CODES: dict[str, Code] = {
         ),
         Code("schema", _E, "A field is unknown or has the wrong type or value.", "IST0106"),
         Code(
+            "unknown-kind",
+            _E,
+            "A kind or apiVersion meshrc does not know: an error in a group it knows every kind "
+            "of (networking.istio.io, Gateway API, Kubernetes), info for other CRDs.",
+        ),
+        Code(
+            "duplicate-resource",
+            _E,
+            "The same object (kind, namespace, name) is declared twice: only one would exist.",
+        ),
+        Code(
             "subset-not-found",
             _E,
             "A route names a subset that no DestinationRule for its host defines.",

@@ -79,23 +79,50 @@ class Finding(BaseModel):
         return (self.code, self.kind, self.namespace, self.name, self.field, self.message, where)
 
 
+class UncheckedObject(BaseModel):
+    """An object of a kind meshrc knows but does not check: named, so nothing passes unseen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    namespace: str
+    name: str
+    file: str
+    line: int
+
+
 class Report(BaseModel):
     """All findings of one check run, sorted, with the decision that follows from them."""
 
     findings: list[Finding]
     checked_files: int = 0
     checked_resources: int = 0
+    not_checked: list[UncheckedObject] = []
 
     @classmethod
     def build(
-        cls, findings: Iterable[Finding], checked_files: int = 0, checked_resources: int = 0
+        cls,
+        findings: Iterable[Finding],
+        checked_files: int = 0,
+        checked_resources: int = 0,
+        not_checked: Iterable[UncheckedObject] = (),
     ) -> Report:
         unique = {f: None for f in findings}
         return cls(
             findings=sorted(unique, key=Finding.sort_key),
             checked_files=checked_files,
             checked_resources=checked_resources,
+            not_checked=sorted(
+                set(not_checked), key=lambda o: (o.kind, o.namespace, o.name, o.file, o.line)
+            ),
         )
+
+    def not_checked_counts(self) -> dict[str, int]:
+        """How many objects of each unchecked kind, by kind name."""
+        counts: dict[str, int] = {}
+        for obj in self.not_checked:
+            counts[obj.kind] = counts.get(obj.kind, 0) + 1
+        return dict(sorted(counts.items()))
 
     def failing(self, fail_on: Severity, only_new: bool = False) -> list[Finding]:
         """The findings at or above ``fail_on`` (and, with ``only_new``, introduced by head)."""

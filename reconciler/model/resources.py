@@ -16,6 +16,7 @@ from reconciler.findings import Finding
 from reconciler.model.base import ObjectMeta
 from reconciler.model.destinationrule import DestinationRuleSpec
 from reconciler.model.gateway import GatewaySpec
+from reconciler.model.kinds import KNOWN_GROUPS, NETWORKING_ISTIO, kind_info, split_api_version
 from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
 from reconciler.model.serviceentry import ServiceEntrySpec
 from reconciler.model.virtualservice import VirtualServiceSpec
@@ -25,36 +26,41 @@ from reconciler.source.positions import PathPart, format_path
 
 SpecT = TypeVar("SpecT")
 
-ISTIO_GROUP = "networking.istio.io"
-ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+ISTIO_GROUP = NETWORKING_ISTIO
 IGNORE_ANNOTATION = "meshrc.io/ignore"
 
-ISTIO_SPECS: dict[str, type[BaseModel]] = {
-    "VirtualService": VirtualServiceSpec,
-    "DestinationRule": DestinationRuleSpec,
-    "Gateway": GatewaySpec,
-    "ServiceEntry": ServiceEntrySpec,
-    "WorkloadEntry": WorkloadEntrySpec,
+SPECS: dict[tuple[str, str], type[BaseModel]] = {
+    (NETWORKING_ISTIO, "VirtualService"): VirtualServiceSpec,
+    (NETWORKING_ISTIO, "DestinationRule"): DestinationRuleSpec,
+    (NETWORKING_ISTIO, "Gateway"): GatewaySpec,
+    (NETWORKING_ISTIO, "ServiceEntry"): ServiceEntrySpec,
+    (NETWORKING_ISTIO, "WorkloadEntry"): WorkloadEntrySpec,
+    ("", "Service"): ServiceSpec,
+    ("apps", "Deployment"): WorkloadSpec,
+    ("apps", "StatefulSet"): WorkloadSpec,
+    ("apps", "DaemonSet"): WorkloadSpec,
+    ("apps", "ReplicaSet"): WorkloadSpec,
 }
-KUBE_SPECS: dict[tuple[str, str], type[BaseModel] | None] = {
-    ("v1", "Service"): ServiceSpec,
-    ("v1", "Namespace"): None,
-    ("v1", "Pod"): None,
-    ("apps/v1", "Deployment"): WorkloadSpec,
-    ("apps/v1", "StatefulSet"): WorkloadSpec,
-    ("apps/v1", "DaemonSet"): WorkloadSpec,
-    ("apps/v1", "ReplicaSet"): WorkloadSpec,
-}
+"""The spec model of each checked kind; a checked kind without one (Pod, Namespace) is read by
+its metadata alone."""
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"})
 
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a resource was read: file, index of the document in the file, its first line."""
+    """Where a resource was read: file, index of the document in the file, its first line, and
+    for an item of a ``kind: List`` its path in that document (``items[2]``)."""
 
     file: str
     index: int
     line: int
+    path: str = ""
+
+    def field(self, field: str | None) -> str | None:
+        """The path of ``field`` of this object within its document."""
+        if not self.path:
+            return field
+        return f"{self.path}.{field}" if field else self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,7 @@ class Resource(Generic[SpecT]):
             "name": self.name,
             "file": self.origin.file,
             "line": self.origin.line,
-            "field": field,
+            "field": self.origin.field(field),
         }
 
 
@@ -101,33 +107,43 @@ class Broken:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """An object of a kind meshrc knows but does not check: named in the report as such."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
-    """What one document gave: a resource, or a broken object and its findings, or nothing."""
+    """What one document gave: a resource, a broken object and its findings, a listed object,
+    or only findings (an unknown kind, a document that is no object)."""
 
     resource: Resource[Any] | None = None
     broken: Broken | None = None
     findings: tuple[Finding, ...] = ()
+    listed: Listed | None = None
 
 
 _NOTHING = Parsed()
 
 
 def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
-    """Validate one document into a resource; other kinds of objects are skipped quietly."""
+    """Validate one document into a resource, a listed object, or findings."""
     body = doc.body
     if body is None:
         return _NOTHING
-    origin = Origin(doc.file, doc.index, doc.line)
+    origin = Origin(doc.file, doc.index, doc.line, doc.path)
     if not _is_object(body):
         message = "not a Kubernetes object: a mapping with apiVersion and kind is expected"
-        return Parsed(findings=(_schema(origin, None, message),))
+        return Parsed(findings=(_schema(origin, origin.field(None), message),))
     api_version, kind = body["apiVersion"], body["kind"]
-    if not _reads(api_version, kind):
-        return _NOTHING
-    spec_model = _spec_model(api_version, kind)
-    if spec_model is None and api_version.startswith(ISTIO_GROUP + "/"):
-        message = f"{kind} is not served at {api_version}; use {ISTIO_GROUP}/v1"
-        return Parsed(findings=(_schema(origin, "apiVersion", message, kind=kind),))
+    unknown = _unknown_kind(origin, body, default_namespace)
+    if unknown is not None:
+        return Parsed(findings=(unknown,))
     try:
         meta = ObjectMeta.model_validate(body.get("metadata") or {}, by_name=False)
     except ValidationError as exc:
@@ -136,8 +152,12 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
     where = {"kind": kind, "namespace": namespace, "name": meta.name or None}
     if not meta.name:
         message = "metadata.name is required"
-        return Parsed(findings=(_schema(origin, "metadata.name", message, **where),))
+        return Parsed(findings=(_schema(origin, origin.field("metadata.name"), message, **where),))
+    info = kind_info(api_version, kind)
+    if info is not None and not info.checked:
+        return Parsed(listed=Listed(api_version, kind, namespace, meta.name, origin))
     spec = None
+    spec_model = SPECS.get((split_api_version(api_version)[0], kind))
     if spec_model is not None:
         raw_spec = body.get("spec")
         try:
@@ -158,18 +178,33 @@ def _is_object(body: Any) -> bool:
     )
 
 
-def _reads(api_version: str, kind: str) -> bool:
-    """Whether meshrc reads this kind of object at all (others are skipped quietly)."""
-    group = api_version.rpartition("/")[0]
-    return (group == ISTIO_GROUP and kind in ISTIO_SPECS) or (api_version, kind) in KUBE_SPECS
+def _unknown_kind(origin: Origin, body: dict[str, Any], default_namespace: str) -> Finding | None:
+    """An ``unknown-kind`` finding for a kind (or version) meshrc does not know, else None.
 
-
-def _spec_model(api_version: str, kind: str) -> type[BaseModel] | None:
-    """The model of the spec; None for kinds read without spec, or unserved Istio versions."""
-    group, _, version = api_version.rpartition("/")
-    if group == ISTIO_GROUP:
-        return ISTIO_SPECS[kind] if version in ISTIO_VERSIONS else None
-    return KUBE_SPECS[(api_version, kind)]
+    In a group meshrc knows every kind of, an unknown kind or version is a mistake the API
+    server would refuse (an error); elsewhere it is most likely a CRD meshrc has no model of.
+    """
+    api_version, kind = body["apiVersion"], body["kind"]
+    group, version = split_api_version(api_version)
+    info = kind_info(api_version, kind)
+    where: dict[str, Any] = {"kind": kind, "file": origin.file, "line": origin.line}
+    meta = body.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+        namespace = meta.get("namespace")
+        where["name"] = meta["name"]
+        where["namespace"] = namespace if isinstance(namespace, str) else default_namespace
+    if info is not None:
+        if info.serves(version):
+            return None
+        served = ", ".join(f"{group}/{v}" for v in sorted(info.versions))
+        message = f"{kind} is not served at {api_version} (served: {served})"
+        return Finding.of("unknown-kind", message, **where | {"field": origin.field("apiVersion")})
+    if group in KNOWN_GROUPS:
+        shown = f"the {group} group" if group else "the core group (v1)"
+        message = f"{kind} is not a kind of {shown}: misspelt, or not a Kubernetes kind"
+        return Finding.of("unknown-kind", message, **where | {"field": origin.field("kind")})
+    message = f"{api_version} {kind} is a kind meshrc does not know: it is not checked"
+    return Finding.of("unknown-kind", message, **where | {"severity": "info"})
 
 
 def _schema(origin: Origin, field: str | None, message: str, **where: Any) -> Finding:
@@ -184,7 +219,7 @@ def _validation_findings(
     findings = []
     for error in exc.errors(include_url=False):
         field = format_path(_data_path(body, [part, *error["loc"]]))
-        findings.append(_schema(origin, field, _describe(error, field), **where))
+        findings.append(_schema(origin, origin.field(field), _describe(error, field), **where))
     return tuple(findings)
 
 

@@ -15,10 +15,14 @@ from reconciler.findings import Finding
 from reconciler.model.destinationrule import DestinationRuleSpec
 from reconciler.model.gateway import GatewaySpec
 from reconciler.model.hosts import covers, fqdn, labels_match, service_fqdn, visible
+from reconciler.model.kinds import split_api_version
 from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
 from reconciler.model.resources import (
     WORKLOAD_KINDS,
     Broken,
+    Listed,
+    Origin,
+    Parsed,
     Resource,
     parse_resource,
 )
@@ -44,6 +48,15 @@ class Backend:
     export_to: tuple[str, ...]
     resource: Resource[Any]
     endpoint_labels: tuple[dict[str, str], ...] | None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A second declaration of one object (same group, kind, namespace and name)."""
+
+    ref: str
+    first: Origin
+    again: Origin
 
 
 class WorkloadIndex:
@@ -81,6 +94,10 @@ class Snapshot:
     services: list[Resource[ServiceSpec]] = field(default_factory=list)
     namespaces: set[str] = field(default_factory=set)
     broken: list[Broken] = field(default_factory=list)
+    listed: list[Listed] = field(default_factory=list)
+    """Objects of kinds meshrc knows but does not check, named as such in the report."""
+    duplicates: list[Duplicate] = field(default_factory=list)
+    """Objects declared more than once: only the first is in the snapshot."""
     # indexes
     backends: dict[str, list[Backend]] = field(default_factory=lambda: defaultdict(list))
     wildcard_backends: list[Backend] = field(default_factory=list)
@@ -162,15 +179,30 @@ def _rule_host(rule: Resource[DestinationRuleSpec]) -> str:
 def build_snapshot(
     documents: Iterable[Document], default_namespace: str = "default"
 ) -> tuple[Snapshot, list[Finding]]:
-    """Validate documents into a :class:`Snapshot`; invalid ones become ``schema`` findings."""
+    """Validate documents into a :class:`Snapshot`; invalid ones become ``schema`` findings.
+
+    An object declared twice is a ``duplicate-resource`` error naming both places; the first
+    declaration stays in the snapshot, so that checks of the rest still run, but nothing may
+    apply or render such a snapshot (:attr:`Snapshot.duplicates`).
+    """
     snap = Snapshot()
     findings: list[Finding] = []
     service_entry_hosts: list[tuple[Resource[ServiceEntrySpec], str]] = []
+    seen: dict[tuple[str, str, str, str], Origin] = {}
     for doc in documents:
         parsed = parse_resource(doc, default_namespace)
         findings.extend(parsed.findings)
+        declared = _declared(doc, parsed)
+        if declared is not None:
+            key, origin = declared
+            first = seen.setdefault(key, origin)
+            if first is not origin:
+                findings.append(_duplicate(snap, key, first, origin))
+                continue
         if parsed.broken is not None:
             _remember_broken(snap, parsed.broken)
+        if parsed.listed is not None:
+            snap.listed.append(parsed.listed)
         resource = parsed.resource
         if resource is None:
             continue
@@ -178,6 +210,47 @@ def build_snapshot(
         _file(snap, resource, service_entry_hosts)
     _index_backends(snap)
     return snap, findings
+
+
+def _declared(doc: Document, parsed: Parsed) -> tuple[tuple[str, str, str, str], Origin] | None:
+    """The identity (group, kind, namespace, name) of what a document declares, and where."""
+    origin = Origin(doc.file, doc.index, doc.line, doc.path)
+    api_version = doc.body.get("apiVersion") if isinstance(doc.body, dict) else None
+    group = split_api_version(api_version)[0] if isinstance(api_version, str) else ""
+    if parsed.resource is not None:
+        r = parsed.resource
+        return (group, r.kind, r.namespace, r.name), r.origin
+    if parsed.listed is not None:
+        listed = parsed.listed
+        return (group, listed.kind, listed.namespace, listed.name), listed.origin
+    if parsed.broken is not None:
+        broken = parsed.broken
+        return (group, broken.kind, broken.namespace, broken.name), origin
+    return None
+
+
+def _duplicate(
+    snap: Snapshot, key: tuple[str, str, str, str], first: Origin, again: Origin
+) -> Finding:
+    _, kind, namespace, name = key
+    ref = f"{kind} {namespace}/{name}"
+    snap.duplicates.append(Duplicate(ref, first, again))
+    return Finding.of(
+        "duplicate-resource",
+        f"{ref} is declared twice: here and at {_place(first)}; a cluster keeps whichever is "
+        "applied last, so meshrc checks the first and will not render or sync either",
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        file=again.file,
+        line=again.line,
+        field=again.field("metadata.name"),
+    )
+
+
+def _place(origin: Origin) -> str:
+    item = f" ({origin.path})" if origin.path else ""
+    return f"{origin.file}:{origin.line}{item}"
 
 
 def _file(snap: Snapshot, resource: Resource[Any], service_entry_hosts: list[Any]) -> None:

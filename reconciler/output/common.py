@@ -107,12 +107,31 @@ def count_phrase(report: Report, *, skip_zero: bool = False) -> str:
 
 
 def summary_line(report: Report) -> str:
-    """``3 errors, 1 warning, 0 info in 12 files (40 resources)`` or ``No findings in ...``."""
+    """``3 errors, 1 warning, 0 info in 12 files (40 resources)`` or ``No findings in ...``,
+    then the kinds read but not checked (``; 3 AuthorizationPolicies not checked``)."""
     scope = (
         f"in {plural(report.checked_files, 'file')} "
         f"({plural(report.checked_resources, 'resource')})"
     )
-    return f"{count_phrase(report)} {scope}" if report.findings else f"No findings {scope}"
+    line = f"{count_phrase(report)} {scope}" if report.findings else f"No findings {scope}"
+    unchecked = report.not_checked_counts()
+    if unchecked:
+        kinds = ", ".join(
+            f"{count} {kind_plural(kind, count)}" for kind, count in unchecked.items()
+        )
+        line += f"; {kinds} not checked"
+    return line
+
+
+def kind_plural(kind: str, count: int) -> str:
+    """``AuthorizationPolicy`` -> ``AuthorizationPolicies``, ``Ingress`` -> ``Ingresses``."""
+    if count == 1:
+        return kind
+    if kind.endswith("y") and kind[-2:-1] not in "aeiou":
+        return kind[:-1] + "ies"
+    if kind.endswith(("s", "x", "ch", "sh")):
+        return kind + "es"
+    return kind + "s"
 
 
 _CONTROL_RANGES = (

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from reconciler.findings import Report
-from reconciler.output.common import SEVERITIES, finding_path
+from reconciler.output.common import SEVERITIES, display_path, finding_path
 from reconciler.output.context import OutputContext
 
 
@@ -22,7 +22,15 @@ def write(report: Report, context: OutputContext) -> str:
             for f in report.findings
         ],
         "summary": {s.value: counts[s] for s in SEVERITIES}
-        | {"files": report.checked_files, "resources": report.checked_resources},
+        | {
+            "files": report.checked_files,
+            "resources": report.checked_resources,
+            "not_checked": len(report.not_checked),
+        },
+        "not_checked": [
+            o.model_dump(mode="json") | {"file": display_path(o.file, context.root)}
+            for o in report.not_checked
+        ],
         "base": context.base,
         "head": context.head,
     }

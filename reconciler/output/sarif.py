@@ -112,6 +112,7 @@ def write(report: Report, context: OutputContext) -> str:
             **{k: v for k, v in (("base", context.base), ("head", context.head)) if v},
             "checkedFiles": report.checked_files,
             "checkedResources": report.checked_resources,
+            **({"notChecked": report.not_checked_counts()} if report.not_checked else {}),
         },
     }
     document = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}

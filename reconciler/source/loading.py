@@ -49,12 +49,17 @@ class SourceFile:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One YAML document of a file: ``index`` counts documents within the file from 0."""
+    """One YAML document of a file: ``index`` counts documents within the file from 0.
+
+    An item of a ``kind: List`` is a document of its own, with the List's place and ``path``
+    its place in the List (``items[2]``), so that findings point at the item's own lines.
+    """
 
     file: str
     index: int
     line: int
     body: Any
+    path: str = ""
 
 
 @dataclass
@@ -237,7 +242,7 @@ def _load_files(
     for source in yaml_files:
         for index, parsed in enumerate(cache.entries.get(source.blob_id, ())):
             if len(parsed) == 2:
-                documents.append(Document(source.path, index, parsed[0], parsed[1]))
+                documents.extend(_with_list_items(Document(source.path, index, *parsed)))
             else:
                 findings.append(
                     Finding.of("invalid-yaml", parsed[2], file=source.path, line=parsed[3])
@@ -251,6 +256,23 @@ def _load_files(
         cache_hits=hits,
         texts={f.path: f.read for f in yaml_files},
     )
+
+
+def _with_list_items(doc: Document) -> list[Document]:
+    """A document, or the items of a ``v1 List`` (as ``kubectl get -o yaml`` writes, and as
+    kubectl, Argo CD and Flux apply them) each as a document of its own."""
+    body = doc.body
+    if not (
+        isinstance(body, dict)
+        and body.get("kind") == "List"
+        and body.get("apiVersion") == "v1"
+        and isinstance(body.get("items"), list)
+    ):
+        return [doc]
+    return [
+        Document(doc.file, doc.index, doc.line, item, f"items[{position}]")
+        for position, item in enumerate(body["items"])
+    ]
 
 
 def _parse_all(

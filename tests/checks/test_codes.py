@@ -354,7 +354,30 @@ spec:
       protocol: TCP
 """
 
+CLEAN_ROUTE = SINGLE.replace("          weight: 50\n", "")
+
 CASES = [
+    Case(
+        "misspelt-kind",
+        "unknown-kind",
+        CLEAN_ROUTE.replace("kind: VirtualService", "kind: VirtualServce"),
+        CLEAN_ROUTE,
+        "VirtualServce",
+        "mobile",
+        "kind",
+        "kind: VirtualServce",
+    ),
+    Case(
+        "declared-twice",
+        "duplicate-resource",
+        CLEAN_ROUTE + "---\n" + CLEAN_ROUTE,
+        CLEAN_ROUTE + "---\n" + CLEAN_ROUTE.replace("mobile", "tablet"),
+        "VirtualService",
+        "mobile",
+        "metadata.name",
+        "name: mobile",
+        occurrence=2,
+    ),
     Case(
         "unknown-field",
         "schema",

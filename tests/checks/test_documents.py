@@ -264,11 +264,15 @@ def test_unserved_api_version(tmp_path: Path, version: str) -> None:
     )
     text = between(broken)
     report = check_tree(tmp_path, {"case.yaml": text})
-    finding = only(report, "schema")
-    assert (finding.kind, finding.field) == ("VirtualService", "apiVersion")
+    finding = only(report, "unknown-kind")
+    assert (finding.kind, finding.field, finding.severity) == (
+        "VirtualService",
+        "apiVersion",
+        "error",
+    )
     assert finding.line == middle_line(broken, "apiVersion:")
     assert f"not served at networking.istio.io/{version}" in finding.message
-    assert codes(report) == ["schema", "subset-not-found"]
+    assert codes(report) == ["unknown-kind", "subset-not-found"]
 
 
 @pytest.mark.parametrize(
@@ -286,6 +290,14 @@ def test_document_that_is_not_an_object(tmp_path: Path, broken: str) -> None:
     assert codes(report) == ["schema", "subset-not-found"]
 
 
-def test_other_kinds_are_skipped_quietly(tmp_path: Path) -> None:
+def test_kinds_not_checked_are_named_in_the_report(tmp_path: Path) -> None:
     text = between("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n")
-    assert codes(check_tree(tmp_path, {"case.yaml": text})) == ["subset-not-found"]
+    report = check_tree(tmp_path, {"case.yaml": text})
+    assert codes(report) == ["subset-not-found"]
+    [listed] = report.not_checked
+    assert (listed.kind, listed.namespace, listed.name, listed.file) == (
+        "ConfigMap",
+        "default",
+        "x",
+        "case.yaml",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.codes import Severity
-from reconciler.findings import Finding, Report
+from reconciler.findings import Finding, Report, UncheckedObject
 from reconciler.output import OutputContext
 
 ROOT = "/repo"
@@ -97,7 +97,25 @@ def plain() -> Report:
 
 
 def empty() -> Report:
-    return Report.build([], checked_files=12, checked_resources=40)
+    """No findings, and objects of kinds meshrc reads but does not check."""
+    return Report.build(
+        [],
+        checked_files=12,
+        checked_resources=40,
+        not_checked=[
+            UncheckedObject(
+                kind="AuthorizationPolicy",
+                namespace="shop",
+                name=name,
+                file="authz.yaml",
+                line=line,
+            )
+            for name, line in (("deny-all", 1), ("allow-frontend", 9), ("allow-mobile", 20))
+        ]
+        + [
+            UncheckedObject(kind="ConfigMap", namespace="shop", name="cfg", file="cfg.yaml", line=1)
+        ],
+    )
 
 
 def many_old() -> Report:

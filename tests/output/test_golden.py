@@ -72,5 +72,6 @@ def test_deterministic_and_independent_of_input_order(
         reversed(shuffled),
         checked_files=first.checked_files,
         checked_resources=first.checked_resources,
+        not_checked=reversed(first.not_checked),
     )
     assert write(first, context) == write(report(), context) == write(reordered, context)

@@ -23,7 +23,7 @@ from reconciler.output import (
     sarif,
     text,
 )
-from reconciler.output.common import display_path, summary_line, visible
+from reconciler.output.common import display_path, kind_plural, summary_line, visible
 from reconciler.output.markdown import cell
 
 from . import samples
@@ -98,7 +98,15 @@ def test_summary_line_counts_and_plurals() -> None:
         checked_resources=1,
     )
     assert summary_line(one_each) == "1 error, 1 warning, 1 info in 1 file (1 resource)"
-    assert summary_line(samples.empty()) == "No findings in 12 files (40 resources)"
+    assert summary_line(samples.empty()) == (
+        "No findings in 12 files (40 resources); 3 AuthorizationPolicies, 1 ConfigMap not checked"
+    )
+    assert [kind_plural(k, 2) for k in ("Ingress", "Gateway", "Policy", "Key")] == [
+        "Ingresses",
+        "Gateways",
+        "Policies",
+        "Keys",
+    ]
 
 
 def test_visible_escapes_controls_and_bidi_but_keeps_what_is_asked() -> None:
@@ -148,8 +156,15 @@ def test_text_ansi_helper_wraps_and_resets() -> None:
 
 def test_json_carries_every_finding_field_and_the_counts() -> None:
     doc = json.loads(_write("json", samples.mixed()))
-    assert list(doc) == ["findings", "summary", "base", "head"]
-    assert doc["summary"] == {"error": 3, "warning": 2, "info": 2, "files": 12, "resources": 40}
+    assert list(doc) == ["findings", "summary", "not_checked", "base", "head"]
+    assert doc["summary"] == {
+        "error": 3,
+        "warning": 2,
+        "info": 2,
+        "files": 12,
+        "resources": 40,
+        "not_checked": 0,
+    }
     assert (doc["base"], doc["head"]) == (samples.BASE, samples.HEAD)
     first = doc["findings"][0]
     assert list(first) == [
