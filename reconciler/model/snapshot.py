@@ -16,6 +16,7 @@ from reconciler.model.destinationrule import DestinationRuleSpec
 from reconciler.model.gateway import GatewaySpec
 from reconciler.model.hosts import covers, fqdn, labels_match, service_fqdn, visible
 from reconciler.model.kinds import split_api_version
+from reconciler.model.mesh import DEFAULT_MESH, MeshSettings
 from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
 from reconciler.model.resources import (
     WORKLOAD_KINDS,
@@ -86,6 +87,7 @@ class WorkloadIndex:
 class Snapshot:
     """Resources of one commit, by kind, with indexes; built by :func:`build_snapshot`."""
 
+    mesh: MeshSettings = DEFAULT_MESH
     virtual_services: list[Resource[VirtualServiceSpec]] = field(default_factory=list)
     destination_rules: list[Resource[DestinationRuleSpec]] = field(default_factory=list)
     gateways: dict[tuple[str, str], Resource[GatewaySpec]] = field(default_factory=dict)
@@ -177,7 +179,9 @@ def _rule_host(rule: Resource[DestinationRuleSpec]) -> str:
 
 
 def build_snapshot(
-    documents: Iterable[Document], default_namespace: str = "default"
+    documents: Iterable[Document],
+    default_namespace: str = "default",
+    mesh: MeshSettings = DEFAULT_MESH,
 ) -> tuple[Snapshot, list[Finding]]:
     """Validate documents into a :class:`Snapshot`; invalid ones become ``schema`` findings.
 
@@ -185,7 +189,7 @@ def build_snapshot(
     declaration stays in the snapshot, so that checks of the rest still run, but nothing may
     apply or render such a snapshot (:attr:`Snapshot.duplicates`).
     """
-    snap = Snapshot()
+    snap = Snapshot(mesh=mesh)
     findings: list[Finding] = []
     service_entry_hosts: list[tuple[Resource[ServiceEntrySpec], str]] = []
     seen: dict[tuple[str, str, str, str], Origin] = {}
