@@ -24,6 +24,7 @@ from reconciler.checks import run_checks
 from reconciler.checks.suppression import IgnoreRule, suppress
 from reconciler.findings import Finding, Report, UncheckedObject
 from reconciler.memory import gc_paused
+from reconciler.model.mesh import DEFAULT_MESH, MeshSettings
 from reconciler.model.snapshot import build_snapshot
 from reconciler.policy.bundle import PolicyBundle
 from reconciler.policy.engines import Engine
@@ -47,6 +48,8 @@ class CheckOptions:
 
     ignore: Sequence[IgnoreRule] = ()
     default_namespace: str = "default"
+    mesh: MeshSettings = DEFAULT_MESH
+    """The mesh's settings (meshrc.yaml's ``mesh:``), as istioctl's --meshConfigFile."""
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     cache_dir: Path | None = None
     """Root of meshrc's caches: parsed documents by blob id, reports by content hash."""
@@ -95,6 +98,7 @@ def _report_path(files: list[SourceFile], options: CheckOptions) -> Path | None:
     settings = (
         sorted((rule.code, rule.target or "") for rule in options.ignore),
         options.default_namespace,
+        options.mesh.model_dump(mode="json"),
         options.max_file_bytes,
         options.only,
         options.policies.bundle.fingerprint() if options.runs_rego and options.policies else None,
@@ -121,7 +125,9 @@ def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     parse_cache = options.cache_dir / "parsed" if options.cache_dir else None
     loaded = load_files(files, parse_cache, options.max_file_bytes, options.workers)
     with evaluating(_policy_job(loaded, options)) as policy_findings:
-        snapshot, schema_findings = build_snapshot(loaded.documents, options.default_namespace)
+        snapshot, schema_findings = build_snapshot(
+            loaded.documents, options.default_namespace, options.mesh
+        )
         findings = list(loaded.findings)
         if options.runs_python:
             findings += [*schema_findings, *run_checks(snapshot)]
@@ -130,7 +136,9 @@ def _check_files(files: list[SourceFile], options: CheckOptions) -> Report:
     return Report.build(
         _located(kept, loaded),
         checked_files=loaded.files,
-        checked_resources=sum(1 for _ in snapshot.resources()) + len(snapshot.broken),
+        checked_resources=sum(1 for _ in snapshot.resources())
+        + len(snapshot.kubernetes_objects)
+        + len(snapshot.broken),
         not_checked=(
             UncheckedObject(
                 kind=o.kind,

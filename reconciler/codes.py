@@ -35,6 +35,11 @@ class Code:
     kiali_code: str | None = None
     checked_by: str = "python"
     """Who produces it: ``python`` (the checks), or ``rego`` (only the policy pack)."""
+    milder: Severity | None = None
+    """The severity of its milder form, where the summary says when that applies."""
+
+    def severities(self) -> frozenset[Severity]:
+        return frozenset({self.severity, *([self.milder] if self.milder else [])})
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -55,6 +60,7 @@ CODES: dict[str, Code] = {
             _E,
             "A kind or apiVersion meshrc does not know: an error in a group it knows every kind "
             "of (networking.istio.io, Gateway API, Kubernetes), info for other CRDs.",
+            milder=_I,
         ),
         Code(
             "duplicate-resource",
@@ -110,8 +116,11 @@ CODES: dict[str, Code] = {
         Code(
             "conflicting-hosts",
             _E,
-            "Two VirtualServices bound to the same gateway (or the mesh) declare the same host.",
+            "Two mesh VirtualServices declare overlapping hosts (istiod's choice is undefined); "
+            "a warning when two VirtualServices merged for one host on a gateway each have a "
+            "catch-all rule.",
             "IST0109",
+            milder=_W,
         ),
         Code(
             "duplicate-subset", _E, "A subset name is defined twice for the same host.", "IST0106"
@@ -135,6 +144,36 @@ CODES: dict[str, Code] = {
             "A Gateway's selector matches no workload.",
             "IST0101",
             kiali_code="KIA0302",
+        ),
+        Code(
+            "sidecar-selector-matches-nothing",
+            _W,
+            "A Sidecar's workloadSelector matches no workload of its namespace.",
+            "IST0101",
+        ),
+        Code(
+            "conflicting-sidecar-selectors",
+            _E,
+            "Several Sidecars select the same workload: which one applies is undefined.",
+            "IST0110",
+        ),
+        Code(
+            "multiple-default-sidecars",
+            _E,
+            "Several Sidecars without workloadSelector in one namespace: which one applies is "
+            "undefined.",
+            "IST0111",
+        ),
+        Code(
+            "ineffective-policy",
+            _W,
+            "A Sidecar that no proxy reads: its namespace or workloads run in ambient mode.",
+            "IST0167",
+        ),
+        Code(
+            "sidecar-egress-host-not-found",
+            _W,
+            "A Sidecar egress host imports no Service, ServiceEntry or VirtualService.",
         ),
         Code(
             "dr-host-not-found",
@@ -169,12 +208,113 @@ CODES: dict[str, Code] = {
             "IST0134",
         ),
         Code(
+            "conflicting-serviceentry-protocol",
+            _W,
+            "ServiceEntries seen by the same namespace define one host and port with different "
+            "protocols.",
+            "IST0177",
+        ),
+        Code(
+            "conflicting-gateways",
+            _E,
+            "Gateways on the same workloads declare the same host on the same port (and bind).",
+            "IST0145",
+        ),
+        Code(
+            "gateway-port-not-on-service",
+            _W,
+            "A Gateway server port is not a port (or targetPort) of the Service of its pods.",
+            "IST0162",
+        ),
+        Code(
+            "gateway-duplicate-certificate",
+            _W,
+            "Gateways on the same workloads serve the same certificate: HTTP/2 clients reusing "
+            "a connection across their hosts may get 404s.",
+            "IST0138",
+        ),
+        Code(
+            "gateway-credential-not-found",
+            _E,
+            "A Gateway's credentialName names no Secret in the namespace of its pods.",
+            "IST0101",
+        ),
+        Code(
+            "invalid-gateway-credential",
+            _E,
+            "A Gateway's credential Secret lacks the keys istiod reads (tls.crt/tls.key or "
+            "cert/key, a CA for MUTUAL) or its certificate is not an X.509 PEM certificate.",
+            "IST0161",
+        ),
+        Code(
+            "internal-gateway-reference",
+            _W,
+            "A VirtualService binds to a Gateway istiod generates for a Gateway API Gateway.",
+            "IST0165",
+        ),
+        Code(
             "subset-without-labels",
             _W,
             "A subset has no labels, so it selects every endpoint of its host.",
             kiali_code="KIA0209",
         ),
+        Code(
+            "policy-selects-nothing",
+            _W,
+            "An AuthorizationPolicy, PeerAuthentication or RequestAuthentication selects no "
+            "workload in the files (judged in namespaces whose workloads the files declare).",
+            "IST0127",
+            kiali_code="KIA0004",
+        ),
+        Code(
+            "authz-namespace-not-found",
+            _W,
+            "An AuthorizationPolicy source names a namespace that does not exist (judged when "
+            "the files declare Namespace objects).",
+            "IST0101",
+            kiali_code="KIA0101",
+        ),
+        Code(
+            "mtls-disabled-for-strict-workload",
+            _E,
+            "A DestinationRule sends plaintext (tls.mode DISABLE) to workloads a "
+            "PeerAuthentication makes STRICT: every request fails.",
+            kiali_code="KIA0207",
+        ),
+        Code(
+            "jwt-claim-route-without-request-authn",
+            _E,
+            "A VirtualService routes on JWT claims through a gateway whose pods no "
+            "RequestAuthentication selects: the claims are never there.",
+            "IST0149",
+        ),
         Code("deprecated", _W, "A field or form that Istio deprecated.", "IST0002"),
+        Code(
+            "unknown-annotation",
+            _W,
+            "An annotation in Istio's namespace (*istio.io/) that Istio does not know: "
+            "misspelt, or a label.",
+            "IST0108",
+        ),
+        Code(
+            "misplaced-annotation",
+            _W,
+            "An Istio annotation on a kind of object it has no effect on (e.g. on a "
+            "Deployment instead of its pod template).",
+            "IST0107",
+        ),
+        Code(
+            "invalid-annotation",
+            _W,
+            "An Istio annotation whose value the sidecar injector refuses.",
+            "IST0125",
+        ),
+        Code(
+            "deprecated-annotation",
+            _I,
+            "An Istio annotation that Istio deprecated.",
+            "IST0135",
+        ),
         Code(
             "route-timeout-required",
             _W,
@@ -213,6 +353,54 @@ CODES: dict[str, Code] = {
             _I,
             "A match repeats or is covered by an earlier one in the same VirtualService.",
             "IST0131",
+        ),
+        Code(
+            "port-name-convention",
+            _I,
+            "A Service port names no protocol Istio knows (<protocol>[-<suffix>] or "
+            "appProtocol): Istio sniffs its protocol.",
+            "IST0118",
+        ),
+        Code(
+            "externalname-port-name",
+            _W,
+            "A port of an ExternalName Service is named tcp or names no protocol: the sidecar "
+            "may not forward its traffic correctly.",
+            "IST0150",
+        ),
+        Code(
+            "deployment-multiple-services",
+            _W,
+            "Services selecting one workload's pods use the same port with different protocols.",
+            "IST0116",
+        ),
+        Code(
+            "deployment-conflicting-ports",
+            _W,
+            "Services selecting one workload's pods send different ports to the same targetPort.",
+            "IST0137",
+        ),
+        Code(
+            "invalid-application-uid",
+            _W,
+            "A pod or application container runs as UID 1337, the sidecar proxy's: its "
+            "traffic bypasses the proxy.",
+            "IST0144",
+        ),
+        Code(
+            "jwks-fetch-unrestricted",
+            _W,
+            "RequestAuthentications exist while istiod's Deployment does not set "
+            "BLOCKED_CIDRS_IN_JWKS_URIS: JWKS are fetched from any address.",
+            "IST0175",
+        ),
+        Code(
+            "ingress-route-rules-not-affected",
+            _W,
+            "A gateway's VirtualService routes to a host without a subset while a mesh "
+            "VirtualService splits that host by subset: the split does not apply to the "
+            "gateway's traffic.",
+            "IST0140",
         ),
     )
 }

@@ -6,6 +6,13 @@
     params: {retries_max: 3} parameters for policies (data.meshrc.params)
     ignore: [subset-without-labels, "host-not-found=VirtualService/legacy/*"]
     targets:                 where `meshrc sync` applies the mesh (see below)
+    mesh:                    the mesh's settings, in MeshConfig's names (Istio's defaults):
+      rootNamespace: istio-system          mesh-wide Sidecars and PeerAuthentications
+      defaultServiceExportTo: ["*"]        also defaultVirtualServiceExportTo,
+                                           defaultDestinationRuleExportTo
+      ingressService: istio-ingressgateway
+      ingressSelector: ingressgateway      the gateway that serves Kubernetes Ingresses
+      ingressClass: istio
 
 Options on the command line win over the file. A target is a local Envoy (file-based xDS in
 a folder, the layout of a mounted ConfigMap) or a Kubernetes cluster::
@@ -53,6 +60,7 @@ from pydantic import (
 )
 
 from reconciler.errors import ConfigError
+from reconciler.model.mesh import MeshSettings
 from reconciler.render.options import MESH, RenderOptions
 
 CONFIG_FILE = "meshrc.yaml"
@@ -149,6 +157,7 @@ class RepoConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     ignore: list[str] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    mesh: MeshSettings = Field(default_factory=MeshSettings)
 
     @field_validator("targets")
     @classmethod

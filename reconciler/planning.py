@@ -68,6 +68,7 @@ class CheckPlan:
         return CheckOptions(
             ignore=rules,
             default_namespace=choices.namespace,
+            mesh=self.config.mesh,
             max_file_bytes=choices.max_file_size,
             cache_dir=choices.cache_dir,
             policies=Policies(bundle, engine) if bundle.modules else None,

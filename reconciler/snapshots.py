@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import CONFIG_FILE, RepoConfig, parse_config
+from reconciler.errors import SourceError
 from reconciler.findings import Finding
 from reconciler.model.snapshot import Snapshot, build_snapshot
 from reconciler.source.git import Credentials, GitSource, open_source
@@ -31,6 +32,22 @@ class MeshState:
     """Files that are not YAML and objects that failed validation: left out of the snapshot."""
     commit: str | None
 
+    def unambiguous(self) -> MeshState:
+        """This state, unless it declares an object twice: then which copy a cluster would run
+        is unknown, and nothing may be rendered, compared or applied from it."""
+        duplicates = self.snapshot.duplicates
+        if duplicates:
+            shown = "; ".join(
+                f"{d.ref} at {d.first.file}:{d.first.line} and {d.again.file}:{d.again.line}"
+                for d in duplicates[:3]
+            )
+            more = f" (and {len(duplicates) - 3} more)" if len(duplicates) > 3 else ""
+            raise SourceError(
+                f"objects declared twice: {shown}{more}; meshrc will not pick one "
+                "(meshrc check reports them as duplicate-resource)"
+            )
+        return self
+
 
 def read_state(
     tree: Tree,
@@ -44,7 +61,7 @@ def read_state(
     config = parse_config(tree.read(CONFIG_FILE), tree.shown(CONFIG_FILE))
     paths = [subdir] if subdir else config.paths
     loaded = load_files(tree.manifests(paths), cache_dir)
-    snapshot, findings = build_snapshot(loaded.documents, default_namespace)
+    snapshot, findings = build_snapshot(loaded.documents, default_namespace, config.mesh)
     return MeshState(config, loaded, snapshot, [*loaded.findings, *findings], commit)
 
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from reconciler.checks import (
+    annotation_checks,
     deprecations,
     destinationrules,
+    gateway_servers,
     gateways,
+    ingress_rules,
     references,
     routing,
+    security,
     serviceentries,
+    sidecars,
+    workloads,
 )
 from reconciler.findings import Finding
 from reconciler.model.snapshot import Snapshot
@@ -31,7 +37,21 @@ CHECKS: tuple[Check, ...] = (
     gateways.check_conflicting_hosts,
     destinationrules.check_destination_rules,
     serviceentries.check_service_entries,
+    serviceentries.check_serviceentry_protocols,
+    gateway_servers.check_gateway_ports,
+    gateway_servers.check_conflicting_gateways,
+    gateway_servers.check_duplicate_certificates,
+    gateway_servers.check_gateway_credentials,
+    gateway_servers.check_internal_gateway_references,
+    sidecars.check_sidecars,
+    security.check_security,
     deprecations.check_deprecated_fields,
+    annotation_checks.check_annotations,
+    workloads.check_service_ports,
+    workloads.check_service_associations,
+    workloads.check_application_uid,
+    workloads.check_jwks_fetch,
+    ingress_rules.check_ingress_subsets,
 )
 
 

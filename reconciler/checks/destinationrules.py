@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from reconciler.findings import Finding
 from reconciler.model.destinationrule import DestinationRuleSpec, TrafficPolicy
-from reconciler.model.hosts import covers, fqdn, labels_match
+from reconciler.model.hosts import covers, endpoint_labels_match, fqdn
 from reconciler.model.resources import Resource
 from reconciler.model.snapshot import Backend, Snapshot
 
@@ -25,7 +25,7 @@ def check_destination_rules(snap: Snapshot) -> Iterator[Finding]:
                 "this rule applies to nothing",
                 **rule.where("spec.host"),
             )
-        yield from _subsets(rule, backends)
+        yield from _subsets(snap, rule, backends)
         yield from _tls(rule)
     yield from _duplicate_subsets_across_rules(snap)
 
@@ -37,10 +37,12 @@ def _backends(snap: Snapshot, host: str) -> list[Backend]:
     return exact or [b for b in snap.wildcard_backends if covers(b.host, host)]
 
 
-def _subsets(rule: DestinationRule, backends: list[Backend]) -> Iterator[Finding]:
-    endpoints = [
-        labels for b in backends if b.endpoint_labels is not None for labels in b.endpoint_labels
-    ]
+def _subsets(snap: Snapshot, rule: DestinationRule, backends: list[Backend]) -> Iterator[Finding]:
+    known = [b for b in backends if b.endpoint_labels is not None]
+    endpoints = [labels for b in known for labels in b.endpoint_labels or ()]
+    # No endpoint at all counts only where the files declare the namespace's workloads: a
+    # repository that keeps its Deployments elsewhere would otherwise fail every subset.
+    judged = bool(endpoints) or any(snap.workloads.declares(b.namespace) for b in known)
     seen: set[str] = set()
     for index, subset in enumerate(rule.spec.subsets or ()):
         if subset.name in seen:
@@ -57,7 +59,7 @@ def _subsets(rule: DestinationRule, backends: list[Backend]) -> Iterator[Finding
                 f"{rule.spec.host}",
                 **rule.where(f"spec.subsets[{index}]"),
             )
-        elif endpoints and not any(labels_match(subset.labels, e) for e in endpoints):
+        elif judged and not any(endpoint_labels_match(subset.labels, e) for e in endpoints):
             shown = ", ".join(f"{k}={v}" for k, v in sorted(subset.labels.items()))
             yield Finding.of(
                 "subset-selects-nothing",
@@ -94,13 +96,22 @@ def _tls(rule: DestinationRule) -> Iterator[Finding]:
         tls = policy.tls
         if tls is None or tls.mode not in ("SIMPLE", "MUTUAL"):
             continue
-        if (tls.ca_certificates or tls.credential_name) and not tls.insecure_skip_verify:
+        # a credentialName is read only by gateways, so it verifies only for a rule that
+        # selects gateway workloads (as istioctl's IST0128/IST0129)
+        selects = rule.spec.workload_selector is not None
+        if (tls.ca_certificates or (tls.credential_name and selects)) and not (
+            tls.insecure_skip_verify
+        ):
             continue
-        reason = (
-            "insecureSkipVerify is set"
-            if tls.insecure_skip_verify
-            else "neither caCertificates nor credentialName is set"
-        )
+        if tls.insecure_skip_verify:
+            reason = "insecureSkipVerify is set"
+        elif tls.credential_name:
+            reason = (
+                "credentialName is read only by gateways (this rule has no workloadSelector) "
+                "and no caCertificates is set"
+            )
+        else:
+            reason = "neither caCertificates nor credentialName is set"
         yield Finding.of(
             "no-tls-verification",
             f"TLS mode {tls.mode} does not verify the server's certificate: {reason}",

@@ -1,20 +1,28 @@
 """Checks within one VirtualService: weights, duplicate destinations, rule and match order.
 
-Istio evaluates http rules top to bottom and stops at the first match, so a rule after a
-catch-all never runs, and a match that an earlier match already covers never decides anything.
+Istio evaluates http, tls and tcp rules top to bottom and stops at the first match, so a rule
+after a catch-all never runs, and a match that an earlier match already covers never decides
+anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from reconciler.checks.walk import VirtualService, route_lists
+from reconciler.checks.walk import VirtualService, conditions, matches_everything, route_lists
 from reconciler.findings import Finding
 from reconciler.model.common import StringMatch
-from reconciler.model.hosts import fqdn
+from reconciler.model.hosts import covers, fqdn
 from reconciler.model.snapshot import Snapshot
-from reconciler.model.virtualservice import HTTPMatchRequest, HTTPRoute
+from reconciler.model.virtualservice import (
+    HTTPMatchRequest,
+    HTTPRoute,
+    L4MatchAttributes,
+    TCPRoute,
+    TLSMatchAttributes,
+    TLSRoute,
+)
 
 
 def check_routes(snap: Snapshot) -> Iterator[Finding]:
@@ -22,7 +30,9 @@ def check_routes(snap: Snapshot) -> Iterator[Finding]:
         for path, route in route_lists(vs):
             yield from _weights(vs, path, route)
             yield from _duplicate_destinations(vs, path, route)
-        yield from _rule_order(vs, vs.spec.http or [])
+        yield from _rule_order(vs, "http", vs.spec.http or [], _match_covers, matches_everything)
+        yield from _rule_order(vs, "tcp", vs.spec.tcp or [], _l4_covers, _l4_takes_all)
+        yield from _rule_order(vs, "tls", vs.spec.tls or [], _l4_covers, _l4_takes_all)
 
 
 def _weights(vs: VirtualService, path: str, route: Sequence[Any]) -> Iterator[Finding]:
@@ -81,77 +91,115 @@ def _duplicate_destinations(
             seen[key] = index
 
 
-def _rule_order(vs: VirtualService, rules: list[HTTPRoute]) -> Iterator[Finding]:
-    earlier: list[tuple[int, HTTPMatchRequest]] = []
+Covers = Callable[[Any, Any], bool]
+
+
+def _rule_order(
+    vs: VirtualService,
+    protocol: str,
+    rules: Sequence[HTTPRoute | TCPRoute | TLSRoute],
+    covers_match: Covers,
+    takes_all: Callable[[Any], bool],
+) -> Iterator[Finding]:
+    """First match wins: a rule after a catch-all, or whose every match an earlier rule
+    already takes, never runs (IST0130); a match that an earlier one (of an earlier rule or of
+    the same rule) already takes never decides anything (IST0131)."""
+    earlier: list[tuple[int, Any]] = []
     catch_all: int | None = None
     for index, rule in enumerate(rules):
+        name = _rule_name(rule, index)
         if catch_all is not None:
             yield Finding.of(
                 "unreachable-rule",
-                f"rule {_rule_name(rule, index)} is never used: rule {catch_all} before it "
-                "matches every request",
-                **vs.where(f"spec.http[{index}]"),
+                f"{protocol} rule {name} is never used: rule {catch_all} before it matches "
+                "every request",
+                **vs.where(f"spec.{protocol}[{index}]"),
             )
             continue
-        matches = rule.match or []
-        covered = [_covering(match, earlier) for match in matches]
-        if matches and all(c is not None for c in covered):
+        matches: Sequence[Any] = rule.match or []
+        by_rules = [_covering(match, earlier, covers_match) for match in matches]
+        if matches and all(by is not None for by in by_rules):
             yield Finding.of(
                 "unreachable-rule",
-                f"rule {_rule_name(rule, index)} is never used: every one of its matches is "
-                f"covered by an earlier rule ({', '.join(sorted({str(c) for c in covered}))})",
-                **vs.where(f"spec.http[{index}].match"),
+                f"{protocol} rule {name} is never used: every one of its matches is covered by "
+                f"an earlier rule ({', '.join(sorted({str(by) for by in by_rules}))})",
+                **vs.where(f"spec.{protocol}[{index}].match"),
             )
         else:
-            for m_index, by in enumerate(covered):
-                if by is not None:
+            own: list[tuple[int, Any]] = []
+            for m_index, match in enumerate(matches):
+                by, same = by_rules[m_index], _covering(match, own, covers_match)
+                if by is not None or same is not None:
+                    what = f"rule {by}" if by is not None else f"match {same} of the same rule"
                     yield Finding.of(
                         "ineffective-match",
-                        f"match {m_index} of rule {_rule_name(rule, index)} never decides: "
-                        f"rule {by} already matches all of its requests",
-                        **vs.where(f"spec.http[{index}].match[{m_index}]"),
+                        f"match {m_index} of {protocol} rule {name} never decides: {what} "
+                        "already matches all of its requests",
+                        **vs.where(f"spec.{protocol}[{index}].match[{m_index}]"),
                     )
+                own.append((m_index, match))
         earlier.extend((index, match) for match in matches)
-        if not matches or any(_matches_everything(m) for m in matches):
+        if not matches or any(takes_all(match) for match in matches):
             catch_all = index
 
 
-def _rule_name(rule: HTTPRoute, index: int) -> str:
-    return f"{index} ({rule.name})" if rule.name else str(index)
+def _rule_name(rule: HTTPRoute | TCPRoute | TLSRoute, index: int) -> str:
+    name = getattr(rule, "name", None)
+    return f"{index} ({name})" if name else str(index)
 
 
-def _covering(match: HTTPMatchRequest, earlier: list[tuple[int, HTTPMatchRequest]]) -> int | None:
+def _covering(match: Any, earlier: list[tuple[int, Any]], covers_match: Covers) -> int | None:
     for index, candidate in earlier:
-        if _match_covers(candidate, match):
+        if covers_match(candidate, match):
             return index
     return None
 
 
-def _matches_everything(match: HTTPMatchRequest) -> bool:
-    fields = _conditions(match)
-    if not fields:
-        return True
-    uri = match.uri
-    if set(fields) == {"uri"} and uri is not None:
-        return uri.prefix == "/" or uri.regex in (".*", "/.*")
-    return False
+def _l4_takes_all(match: L4MatchAttributes | TLSMatchAttributes) -> bool:
+    fields = _set_fields(match)
+    if isinstance(match, TLSMatchAttributes):
+        return set(fields) == {"sni_hosts"} and "*" in match.sni_hosts
+    return not fields
 
 
-def _conditions(match: HTTPMatchRequest) -> dict[str, Any]:
-    """The conditions a match sets; its name and stat prefix do not change what it matches."""
+def _l4_covers(
+    general: L4MatchAttributes | TLSMatchAttributes,
+    specific: L4MatchAttributes | TLSMatchAttributes,
+) -> bool:
+    """Whether every connection ``specific`` matches is also matched by ``general``."""
+    narrow = _set_fields(specific)
+    for name, condition in _set_fields(general).items():
+        other = narrow.get(name)
+        if other is None:
+            return False
+        if name == "sni_hosts":
+            if not all(any(covers(g, s) for g in condition) for s in other):
+                return False
+        elif name in ("destination_subnets", "gateways"):
+            if not set(other) <= set(condition):
+                return False
+        elif name == "source_labels":
+            if any(other.get(key) != value for key, value in condition.items()):
+                return False
+        elif condition != other:
+            return False
+    return True
+
+
+def _set_fields(match: L4MatchAttributes | TLSMatchAttributes) -> dict[str, Any]:
     return {
         name: getattr(match, name)
         for name in match.model_fields_set
-        if name not in ("name", "stat_prefix") and getattr(match, name) is not None
+        if getattr(match, name) not in (None, [], {})
     }
 
 
 def _match_covers(general: HTTPMatchRequest, specific: HTTPMatchRequest) -> bool:
     """Whether every request ``specific`` matches is also matched by ``general``."""
-    if _matches_everything(general):
+    if matches_everything(general):
         return True
-    narrow = _conditions(specific)
-    for name, condition in _conditions(general).items():
+    narrow = conditions(specific)
+    for name, condition in conditions(general).items():
         other = narrow.get(name)
         if other is None:
             return False

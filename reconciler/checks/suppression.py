@@ -59,7 +59,7 @@ def suppress(
     rules = list(rules)
     annotated = {
         (r.kind, r.namespace, r.name): r.ignored_codes()
-        for r in snapshot.resources()
+        for r in (*snapshot.resources(), *snapshot.kubernetes_objects)
         if r.ignored_codes()
     }
     return [

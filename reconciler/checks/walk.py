@@ -8,6 +8,7 @@ from typing import Any
 from reconciler.model.resources import Resource
 from reconciler.model.virtualservice import (
     Destination,
+    HTTPMatchRequest,
     HTTPRoute,
     TCPRoute,
     TLSRoute,
@@ -46,3 +47,24 @@ def destinations(vs: VirtualService) -> Iterator[tuple[str, Destination]]:
 def bound_gateways(vs: VirtualService) -> list[str]:
     """The VirtualService's gateway bindings; none listed means the mesh (sidecars)."""
     return list(vs.spec.gateways or ["mesh"])
+
+
+def matches_everything(match: HTTPMatchRequest) -> bool:
+    """Whether an http match takes every request: no condition, or a ``/`` prefix (or ``.*``
+    regex) on the URI alone."""
+    fields = conditions(match)
+    if not fields:
+        return True
+    uri = match.uri
+    if set(fields) == {"uri"} and uri is not None:
+        return uri.prefix == "/" or uri.regex in (".*", "/.*")
+    return False
+
+
+def conditions(match: HTTPMatchRequest) -> dict[str, Any]:
+    """The conditions a match sets; its name and stat prefix do not change what it matches."""
+    return {
+        name: getattr(match, name)
+        for name in match.model_fields_set
+        if name not in ("name", "stat_prefix") and getattr(match, name) is not None
+    }

@@ -28,7 +28,7 @@ from reconciler.errors import MeshrcError, UsageError
 from reconciler.findings import Report
 from reconciler.output import FORMATS, formats_help, get_writer
 from reconciler.output.context import OutputContext
-from reconciler.output.diff_writers import routing_section
+from reconciler.output.diff_writers import SECTION_TITLE, routing_section
 from reconciler.planning import CheckChoices, CheckPlan
 from reconciler.policy.engines import (
     DEFAULT_TIMEOUT,
@@ -310,6 +310,11 @@ def _routing(
         read_state(CommitTree(source, c), subdir, choices.namespace, parse_cache, c)
         for c in (base, head)
     )
+    if base_state.snapshot.duplicates or head_state.snapshot.duplicates:
+        return (
+            f"{SECTION_TITLE}\n\nNot computed: an object is declared twice "
+            "(duplicate-resource), so which copy routes traffic is unknown."
+        )
     return routing_section(diff_snapshots(base_state.snapshot, head_state.snapshot))
 
 

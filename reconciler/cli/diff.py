@@ -98,7 +98,7 @@ def diff(
     with opened_source(repo or str(path or "."), cache) as source:
         commits = source.resolve(base), source.resolve(head)
         states = [
-            read_state(CommitTree(source, c), subdir, namespace, cache / "parsed", c)
+            read_state(CommitTree(source, c), subdir, namespace, cache / "parsed", c).unambiguous()
             for c in commits
         ]
     for side, state in zip(("base", "head"), states, strict=True):

@@ -125,7 +125,7 @@ def render(
     """
     if layout == "xds" and out is None:
         raise UsageError("--format xds writes three files: give --out DIR")
-    state = state_at(path, repo, ref, subdir, namespace)
+    state = state_at(path, repo, ref, subdir, namespace).unambiguous()
     if state.findings:
         click.echo(
             f"meshrc: warning: {len(state.findings)} problem(s) in the manifests; the objects "

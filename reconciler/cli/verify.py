@@ -76,7 +76,7 @@ def verify(
     PATH is a folder of manifests (its meshrc.yaml is read); with --repo/--ref, a commit.
     """
     binary = find_envoy()
-    state = state_at(path, repo, ref, subdir, namespace)
+    state = state_at(path, repo, ref, subdir, namespace).unambiguous()
     tests, invalid = route_tests(state.loaded.documents, namespace)
     results = run_route_tests(state.snapshot, tests, invalid, binary, progress)
     colored = use_color(color, output_format)

@@ -8,8 +8,19 @@ aliases used to read YAML.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+
+def _null_as_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+StringMap = Annotated[dict[str, str], BeforeValidator(_null_as_empty)]
+"""labels or annotations: a key left with only a comment under it is YAML null, which the API
+server takes as an empty map, and so does meshrc."""
 
 
 class IstioModel(BaseModel):
@@ -41,5 +52,5 @@ class ObjectMeta(KubeModel):
 
     name: str = ""
     namespace: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: StringMap = Field(default_factory=dict)
+    annotations: StringMap = Field(default_factory=dict)

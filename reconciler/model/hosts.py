@@ -110,3 +110,26 @@ def gateway_reference(reference: str, namespace: str) -> tuple[str, str, bool]:
 def labels_match(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
     """Whether every key/value of ``selector`` is in ``labels`` (an empty selector matches)."""
     return all(labels.get(key) == value for key, value in (selector or {}).items())
+
+
+TOPOLOGY_LABELS = frozenset(
+    {
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "topology.istio.io/subzone",
+        "topology.istio.io/cluster",
+        "topology.istio.io/network",
+        "kubernetes.io/hostname",
+    }
+)
+"""Labels istiod adds to every endpoint from its Node, cluster and network: subsets may select
+on them, and the files cannot tell their values."""
+
+
+def endpoint_labels_match(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    """:func:`labels_match` for an endpoint, whose topology labels are unknown unless the
+    workload sets them itself: a topology key it does not set may have any value."""
+    return all(
+        labels.get(key) == value or (key in TOPOLOGY_LABELS and key not in labels)
+        for key, value in (selector or {}).items()
+    )

@@ -51,20 +51,23 @@ _REGISTRY: list[KindInfo] = [
         "Gateway",
         "ServiceEntry",
         "WorkloadEntry",
+        "Sidecar",
     ),
-    *_kinds(NETWORKING_ISTIO, ISTIO_VERSIONS, False, "Sidecar", "WorkloadGroup"),
+    *_kinds(NETWORKING_ISTIO, ISTIO_VERSIONS, False, "WorkloadGroup"),
     *_kinds(NETWORKING_ISTIO, frozenset({"v1alpha3"}), False, "EnvoyFilter"),
     *_kinds(NETWORKING_ISTIO, frozenset({"v1beta1"}), False, "ProxyConfig"),
     *_kinds(
         SECURITY_ISTIO,
         SECURITY_VERSIONS,
-        False,
+        True,
         "AuthorizationPolicy",
         "PeerAuthentication",
         "RequestAuthentication",
     ),
     *_kinds("telemetry.istio.io", frozenset({"v1", "v1alpha1"}), False, "Telemetry"),
-    *_kinds("extensions.istio.io", frozenset({"v1alpha1"}), False, "WasmPlugin"),
+    *_kinds(
+        "extensions.istio.io", frozenset({"v1alpha1"}), False, "WasmPlugin", "TrafficExtension"
+    ),
     # Kubernetes Gateway API (standard and experimental channels)
     *_kinds(
         GATEWAY_API,
@@ -74,9 +77,10 @@ _REGISTRY: list[KindInfo] = [
         "GatewayClass",
         "HTTPRoute",
     ),
-    *_kinds(GATEWAY_API, frozenset({"v1"}), False, "GRPCRoute"),
+    *_kinds(GATEWAY_API, frozenset({"v1", "v1alpha2"}), False, "GRPCRoute"),
     *_kinds(GATEWAY_API, frozenset({"v1beta1", "v1alpha2"}), False, "ReferenceGrant"),
-    *_kinds(GATEWAY_API, frozenset({"v1alpha2"}), False, "TCPRoute", "TLSRoute", "UDPRoute"),
+    *_kinds(GATEWAY_API, frozenset({"v1alpha2"}), False, "TCPRoute", "UDPRoute"),
+    *_kinds(GATEWAY_API, frozenset({"v1alpha2", "v1alpha3"}), False, "TLSRoute"),
     *_kinds(GATEWAY_API, frozenset({"v1", "v1alpha3"}), False, "BackendTLSPolicy"),
     *_kinds(GATEWAY_API, frozenset({"v1alpha2"}), False, "BackendLBPolicy"),
     *_kinds(GATEWAY_API, frozenset({"v1", "v1alpha2"}), False, "ListenerSet"),
@@ -88,8 +92,11 @@ _REGISTRY: list[KindInfo] = [
         "XBackendTrafficPolicy",
         "XMesh",
     ),
-    # Kubernetes: the kinds the checks read (Services, workloads and their pods)
-    *_kinds("", ANY_VERSION, True, "Service", "Pod", "Namespace"),
+    # meshrc's own: route tests, validated and run by `meshrc verify`
+    *_kinds("meshrc.io", frozenset({"v1alpha1"}), True, "RouteTest"),
+    # Kubernetes: the kinds the checks read (Services, workloads and their pods, gateway
+    # credentials)
+    *_kinds("", ANY_VERSION, True, "Service", "Pod", "Namespace", "Secret"),
     *_kinds("apps", ANY_VERSION, True, "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"),
     # Kubernetes: built-in kinds a mesh repository carries and meshrc does not check
     *_kinds(
@@ -108,7 +115,6 @@ _REGISTRY: list[KindInfo] = [
         "PodTemplate",
         "ReplicationController",
         "ResourceQuota",
-        "Secret",
         "ServiceAccount",
     ),
     *_kinds("apps", ANY_VERSION, False, "ControllerRevision"),

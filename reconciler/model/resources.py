@@ -7,6 +7,8 @@ do not cascade into "not found" findings.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -16,9 +18,27 @@ from reconciler.findings import Finding
 from reconciler.model.base import ObjectMeta
 from reconciler.model.destinationrule import DestinationRuleSpec
 from reconciler.model.gateway import GatewaySpec
-from reconciler.model.kinds import KNOWN_GROUPS, NETWORKING_ISTIO, kind_info, split_api_version
-from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
+from reconciler.model.kinds import (
+    KNOWN_GROUPS,
+    NETWORKING_ISTIO,
+    SECURITY_ISTIO,
+    kind_info,
+    split_api_version,
+)
+from reconciler.model.kubernetes import (
+    PodSpec,
+    SecretSpec,
+    ServiceSpec,
+    WorkloadSpec,
+    secret_fields,
+)
+from reconciler.model.security import (
+    AuthorizationPolicySpec,
+    PeerAuthenticationSpec,
+    RequestAuthenticationSpec,
+)
 from reconciler.model.serviceentry import ServiceEntrySpec
+from reconciler.model.sidecar import SidecarSpec
 from reconciler.model.virtualservice import VirtualServiceSpec
 from reconciler.model.workloadentry import WorkloadEntrySpec
 from reconciler.source.loading import Document
@@ -35,13 +55,19 @@ SPECS: dict[tuple[str, str], type[BaseModel]] = {
     (NETWORKING_ISTIO, "Gateway"): GatewaySpec,
     (NETWORKING_ISTIO, "ServiceEntry"): ServiceEntrySpec,
     (NETWORKING_ISTIO, "WorkloadEntry"): WorkloadEntrySpec,
+    (NETWORKING_ISTIO, "Sidecar"): SidecarSpec,
+    (SECURITY_ISTIO, "AuthorizationPolicy"): AuthorizationPolicySpec,
+    (SECURITY_ISTIO, "PeerAuthentication"): PeerAuthenticationSpec,
+    (SECURITY_ISTIO, "RequestAuthentication"): RequestAuthenticationSpec,
     ("", "Service"): ServiceSpec,
+    ("", "Secret"): SecretSpec,
+    ("", "Pod"): PodSpec,
     ("apps", "Deployment"): WorkloadSpec,
     ("apps", "StatefulSet"): WorkloadSpec,
     ("apps", "DaemonSet"): WorkloadSpec,
     ("apps", "ReplicaSet"): WorkloadSpec,
 }
-"""The spec model of each checked kind; a checked kind without one (Pod, Namespace) is read by
+"""The spec model of each checked kind; a checked kind without one (Namespace) is read by
 its metadata alone."""
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"})
 
@@ -98,12 +124,15 @@ class Resource(Generic[SpecT]):
 
 @dataclass(frozen=True, slots=True)
 class Broken:
-    """An object of a kind we check whose spec failed validation: known by name only."""
+    """An object of a kind we check whose spec failed validation: known by name, and for a
+    VirtualService by what remains valid once the invalid parts are cut out (``salvaged``), so
+    that one bad destination does not hide the references of all the others."""
 
     kind: str
     namespace: str
     name: str
     raw_spec: Any
+    salvaged: Resource[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +188,60 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
     spec = None
     spec_model = SPECS.get((split_api_version(api_version)[0], kind))
     if spec_model is not None:
-        raw_spec = body.get("spec")
+        raw_spec = secret_fields(body) if spec_model is SecretSpec else body.get("spec")
         try:
             spec = spec_model.model_validate({} if raw_spec is None else raw_spec, by_name=False)
         except ValidationError as exc:
+            salvaged = None
+            if kind in SALVAGED_KINDS:
+                part = _salvage(spec_model, raw_spec, exc)
+                if part is not None:
+                    salvaged = Resource(api_version, kind, meta.name, namespace, meta, part, origin)
             return Parsed(
-                broken=Broken(kind, namespace, meta.name, raw_spec),
+                broken=Broken(kind, namespace, meta.name, raw_spec, salvaged),
                 findings=_validation_findings(exc, body, "spec", origin, where),
             )
     return Parsed(Resource(api_version, kind, meta.name, namespace, meta, spec, origin))
+
+
+SALVAGED_KINDS = frozenset({"VirtualService"})
+_SALVAGE_ROUNDS = 3
+
+
+def _salvage(model: type[BaseModel], raw_spec: Any, exc: ValidationError) -> BaseModel | None:
+    """The spec without the list items (or keys) that failed validation, if that validates."""
+    data = copy.deepcopy(raw_spec)
+    for _ in range(_SALVAGE_ROUNDS):
+        doomed: dict[tuple[int, PathPart], tuple[Any, PathPart]] = {}
+        for error in exc.errors(include_url=False):
+            target = _invalid_part(data, error["loc"])
+            if target is None:
+                return None
+            doomed[(id(target[0]), target[1])] = target
+        for container, key in sorted(
+            doomed.values(), key=lambda t: (isinstance(t[1], int), t[1]), reverse=True
+        ):
+            del container[key]
+        try:
+            return model.model_validate(data, by_name=False)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _invalid_part(data: Any, loc: Sequence[Any]) -> tuple[Any, PathPart] | None:
+    """The innermost list item holding the error at ``loc`` (else the key), as (container,
+    key); None when the error is at the top (nothing smaller to cut out)."""
+    node, found = data, None
+    for part in loc:
+        in_mapping = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
+            break
+        if in_list or found is None or not isinstance(found[1], int):
+            found = (node, part)
+        node = node[part]
+    return found
 
 
 def _is_object(body: Any) -> bool:

@@ -15,9 +15,9 @@ from reconciler.findings import Finding
 from reconciler.model.destinationrule import DestinationRuleSpec
 from reconciler.model.gateway import GatewaySpec
 from reconciler.model.hosts import covers, fqdn, labels_match, service_fqdn, visible
-from reconciler.model.kinds import split_api_version
+from reconciler.model.kinds import GATEWAY_API, split_api_version
+from reconciler.model.kubernetes import SecretSpec, ServiceSpec, WorkloadSpec, secret_made_by
 from reconciler.model.mesh import DEFAULT_MESH, MeshSettings
-from reconciler.model.kubernetes import ServiceSpec, WorkloadSpec
 from reconciler.model.resources import (
     WORKLOAD_KINDS,
     Broken,
@@ -27,7 +27,13 @@ from reconciler.model.resources import (
     Resource,
     parse_resource,
 )
+from reconciler.model.security import (
+    AuthorizationPolicySpec,
+    PeerAuthenticationSpec,
+    RequestAuthenticationSpec,
+)
 from reconciler.model.serviceentry import ServiceEntrySpec
+from reconciler.model.sidecar import SidecarSpec
 from reconciler.model.virtualservice import VirtualServiceSpec
 from reconciler.model.workloadentry import WorkloadEntrySpec
 from reconciler.source.loading import Document
@@ -72,6 +78,10 @@ class WorkloadIndex:
         for key, value in labels.items():
             self._by_label[(namespace, key, value)].append(labels)
 
+    def declares(self, namespace: str) -> bool:
+        """Whether the files declare any workload in ``namespace``."""
+        return bool(self._by_namespace.get(namespace))
+
     def select(self, namespace: str | None, selector: dict[str, str]) -> list[dict[str, str]]:
         """Labels of the workloads ``selector`` matches (every namespace when None)."""
         if namespace is None:
@@ -94,12 +104,32 @@ class Snapshot:
     service_entries: list[Resource[ServiceEntrySpec]] = field(default_factory=list)
     workload_entries: list[Resource[WorkloadEntrySpec]] = field(default_factory=list)
     services: list[Resource[ServiceSpec]] = field(default_factory=list)
+    secrets: dict[tuple[str, str], Resource[SecretSpec]] = field(default_factory=dict)
+    """Secrets by (namespace, name): gateway credentials; their values are never kept."""
+    made_secrets: set[tuple[str, str]] = field(default_factory=set)
+    """(namespace, name) of Secrets that objects of the files have a controller make
+    (cert-manager Certificates, SealedSecrets, ExternalSecrets)."""
+    sidecars: list[Resource[SidecarSpec]] = field(default_factory=list)
+    authorization_policies: list[Resource[AuthorizationPolicySpec]] = field(default_factory=list)
+    peer_authentications: list[Resource[PeerAuthenticationSpec]] = field(default_factory=list)
+    request_authentications: list[Resource[RequestAuthenticationSpec]] = field(default_factory=list)
     namespaces: set[str] = field(default_factory=set)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The labels of the Namespace objects in the files (e.g. ambient's dataplane mode)."""
+    kubernetes_objects: list[Resource[Any]] = field(default_factory=list)
+    """Namespaces, Pods and workloads as objects: their metadata and pod templates carry
+    annotations the annotation checks read. Not in :meth:`resources` (nor its count)."""
     broken: list[Broken] = field(default_factory=list)
+    salvaged_virtual_services: list[Resource[VirtualServiceSpec]] = field(default_factory=list)
+    """The valid parts of VirtualServices that failed validation: for reference checks only,
+    never rendered."""
     listed: list[Listed] = field(default_factory=list)
     """Objects of kinds meshrc knows but does not check, named as such in the report."""
     duplicates: list[Duplicate] = field(default_factory=list)
     """Objects declared more than once: only the first is in the snapshot."""
+    kubernetes_gateways: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict)
+    """Gateway API Gateways by (namespace, name): their listeners' hostnames, None when a
+    listener takes every host. A VirtualService may bind to one, as istiod allows."""
     # indexes
     backends: dict[str, list[Backend]] = field(default_factory=lambda: defaultdict(list))
     wildcard_backends: list[Backend] = field(default_factory=list)
@@ -121,6 +151,16 @@ class Snapshot:
         yield from self.service_entries
         yield from self.workload_entries
         yield from self.services
+        yield from self.secrets.values()
+        yield from self.sidecars
+        yield from self.authorization_policies
+        yield from self.peer_authentications
+        yield from self.request_authentications
+
+    def virtual_services_to_check(self) -> list[Resource[VirtualServiceSpec]]:
+        """The VirtualServices whose references and bindings are checked: the valid ones and
+        the valid parts of invalid ones."""
+        return [*self.virtual_services, *self.salvaged_virtual_services]
 
     def broken_backend(self, host: str) -> bool:
         """Whether an invalid Service or ServiceEntry would have provided ``host``."""
@@ -196,6 +236,9 @@ def build_snapshot(
     for doc in documents:
         parsed = parse_resource(doc, default_namespace)
         findings.extend(parsed.findings)
+        made = secret_made_by(doc.body, default_namespace)
+        if made is not None:
+            snap.made_secrets.add(made)
         declared = _declared(doc, parsed)
         if declared is not None:
             key, origin = declared
@@ -207,6 +250,7 @@ def build_snapshot(
             _remember_broken(snap, parsed.broken)
         if parsed.listed is not None:
             snap.listed.append(parsed.listed)
+            _remember_kubernetes_gateway(snap, parsed.listed, doc.body)
         resource = parsed.resource
         if resource is None:
             continue
@@ -214,6 +258,21 @@ def build_snapshot(
         _file(snap, resource, service_entry_hosts)
     _index_backends(snap)
     return snap, findings
+
+
+def _remember_kubernetes_gateway(snap: Snapshot, listed: Listed, body: Any) -> None:
+    if listed.kind != "Gateway" or split_api_version(listed.api_version)[0] != GATEWAY_API:
+        return
+    spec = body.get("spec") if isinstance(body, dict) else None
+    listeners = spec.get("listeners") if isinstance(spec, dict) else None
+    hostnames: list[str] = []
+    for listener in listeners if isinstance(listeners, list) else ():
+        hostname = listener.get("hostname") if isinstance(listener, dict) else None
+        if not isinstance(hostname, str) or not hostname:
+            snap.kubernetes_gateways[(listed.namespace, listed.name)] = None
+            return
+        hostnames.append(hostname)
+    snap.kubernetes_gateways[(listed.namespace, listed.name)] = tuple(hostnames)
 
 
 def _declared(doc: Document, parsed: Parsed) -> tuple[tuple[str, str, str, str], Origin] | None:
@@ -277,10 +336,23 @@ def _file(snap: Snapshot, resource: Resource[Any], service_entry_hosts: list[Any
         snap.workloads.add(resource.namespace, dict(resource.spec.labels or {}))
     elif kind == "Service":
         snap.services.append(resource)
+    elif kind == "Secret":
+        snap.secrets[(resource.namespace, resource.name)] = resource
+    elif kind == "Sidecar":
+        snap.sidecars.append(resource)
+    elif kind == "AuthorizationPolicy":
+        snap.authorization_policies.append(resource)
+    elif kind == "PeerAuthentication":
+        snap.peer_authentications.append(resource)
+    elif kind == "RequestAuthentication":
+        snap.request_authentications.append(resource)
     elif kind == "Namespace":
         snap.namespaces.add(resource.name)
+        snap.namespace_labels[resource.name] = dict(resource.metadata.labels)
+        snap.kubernetes_objects.append(resource)
     elif kind in WORKLOAD_KINDS:
         snap.workloads.add(resource.namespace, _pod_labels(resource))
+        snap.kubernetes_objects.append(resource)
 
 
 def _pod_labels(resource: Resource[Any]) -> dict[str, str]:
@@ -293,6 +365,8 @@ def _pod_labels(resource: Resource[Any]) -> dict[str, str]:
 def _remember_broken(snap: Snapshot, broken: Broken) -> None:
     """Keep the names an invalid object would have provided, so references to it still hold."""
     snap.broken.append(broken)
+    if broken.salvaged is not None:
+        snap.salvaged_virtual_services.append(broken.salvaged)
     raw = broken.raw_spec if isinstance(broken.raw_spec, dict) else {}
     if broken.kind == "Gateway":
         snap.broken_gateways.add((broken.namespace, broken.name))

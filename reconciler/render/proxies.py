@@ -28,6 +28,7 @@ from reconciler.render.registry import (
 from reconciler.render.routes import (
     Proxy,
 )
+from reconciler.render.scopes import SidecarScope, with_destinations
 from reconciler.render.sidecars import Key, SidecarRender, VirtualService
 
 
@@ -64,30 +65,59 @@ def render_proxy(
 
 class Sidecar:
     """The mesh's sidecar render, kept so that VirtualService changes re-render only the
-    hosts they touch (clusters do not depend on VirtualServices)."""
+    hosts they touch.
+
+    Without a Sidecar narrowing egress, clusters do not depend on VirtualServices. With one,
+    the clusters are the imported services' and those the admitted VirtualServices route to,
+    so a change re-selects them; hash policies are worked out over every visible service, so
+    that routes never need routing again for it."""
 
     @gc_paused()
     def __init__(
         self, snapshot: Snapshot, endpoints: EndpointTable, options: RenderOptions
     ) -> None:
+        self._snapshot, self._endpoints, self._namespace = snapshot, endpoints, options.namespace
+        self._scope = SidecarScope(snapshot, options.namespace)
+        visible = unique_hosts(mesh_services(snapshot, options.namespace))
         self._notes: list[str] = []
-        services = unique_hosts(mesh_services(snapshot, options.namespace))
         self._clusters, hashing = _clusters(
-            snapshot, services, endpoints, options.namespace, self._notes
+            snapshot, visible, endpoints, options.namespace, self._notes
         )
-        self._listeners = SidecarRender(snapshot, services, Resolver(services, hashing), options)
+        self._resolver = Resolver(visible, hashing)
+        imported = self._scope.imported(visible)
+        self._imported = imported
+        self._listeners = SidecarRender(snapshot, imported, self._resolver, options, self._scope)
+        self._reachable: list[MeshService] = visible
+        if self._scope.narrows:
+            self._select_clusters()
         self.last_affected: set[str] = set()
         """The hosts the last :meth:`replace` routed again."""
 
     def rendered(self) -> RenderedProxy:
-        notes = sorted({*self._notes, *self._listeners.notes()})
+        notes = sorted({*self._notes, *self._scope.notes, *self._listeners.notes()})
         return RenderedProxy(MESH, self._listeners.listeners(), self._clusters, notes)
 
     def replace(self, removed: Iterable[Key], added: Iterable[VirtualService]) -> RenderedProxy:
         """The render after VirtualServices ``removed`` (namespace, name) are gone and
         ``added`` are in (replacing those of the same name)."""
         self.last_affected = self._listeners.replace(removed, added)
+        if self._scope.narrows:
+            self._select_clusters()
         return self.rendered()
+
+    def _select_clusters(self) -> None:
+        """Clusters of the imported services and of the admitted VirtualServices' destinations
+        (built again only when that set changes)."""
+        reachable = with_destinations(
+            self._imported, self._listeners.virtual_services(), self._resolver
+        )
+        if reachable == self._reachable:
+            return
+        self._reachable = reachable
+        self._notes = []
+        self._clusters = _clusters(
+            self._snapshot, reachable, self._endpoints, self._namespace, self._notes
+        )[0]
 
 
 def _clusters(

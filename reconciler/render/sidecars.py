@@ -6,6 +6,9 @@ VirtualService that claims the host (the first in istiod's order that names it) 
 default route. When VirtualServices change, only the hosts they claimed or now name are
 routed again; the listeners are then reassembled from the pieces, which costs a list of
 references, not a render.
+
+Only what the namespace's Sidecar imports is here (:mod:`reconciler.render.scopes`): the
+services it was given, and the VirtualServices its egress admits.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from reconciler.render.listeners import http_listener, route_configuration
 from reconciler.render.options import MESH, RenderOptions
 from reconciler.render.registry import MeshService, Resolver, cluster_name
 from reconciler.render.routes import Proxy, RouteContext, retry_policy, virtual_service_routes
+from reconciler.render.scopes import SidecarScope
 
 VirtualService = Resource[VirtualServiceSpec]
 Key = tuple[str, str]
@@ -42,8 +46,10 @@ class SidecarRender:
         services: list[MeshService],
         resolve: Resolver,
         options: RenderOptions,
+        scope: SidecarScope,
     ) -> None:
         self._proxy = Proxy(options.namespace)
+        self._scope = scope
         self._options = options
         self._resolve = resolve
         self._static_notes: list[str] = []
@@ -125,11 +131,18 @@ class SidecarRender:
     def notes(self) -> list[str]:
         return [*self._static_notes, *(n for notes in self._route_notes.values() for n in notes)]
 
+    def virtual_services(self) -> list[VirtualService]:
+        """The VirtualServices that apply to this sidecar, by (namespace, name)."""
+        return [self._virtual_services[key] for key in sorted(self._virtual_services)]
+
     def _applies(self, vs: VirtualService) -> bool:
-        """Bound to the mesh (no gateways, or ``mesh``) and exported to this namespace."""
+        """Bound to the mesh (no gateways, or ``mesh``), exported to this namespace and
+        imported by the namespace's Sidecar."""
         gateways = vs.spec.gateways
-        return (not gateways or MESH in gateways) and visible(
-            vs.spec.export_to, vs.namespace, self._proxy.namespace
+        return (
+            (not gateways or MESH in gateways)
+            and visible(vs.spec.export_to, vs.namespace, self._proxy.namespace)
+            and self._scope.admits(vs)
         )
 
     def _rank(self, vs: VirtualService) -> tuple[bool, str, str]:

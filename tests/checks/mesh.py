@@ -184,6 +184,7 @@ spec:
       route:
         - destination:
             host: reviews
+            subset: v1
     - route:
         - destination:
             host: productpage

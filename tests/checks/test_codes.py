@@ -14,6 +14,10 @@ import pytest
 
 from reconciler.codes import CODES, PYTHON_CODES
 
+from . import annotation_cases as ann
+from . import gateway_fixtures as gw
+from . import security_fixtures as sec
+from . import workload_fixtures as wl
 from .mesh import (
     BASE,
     EXTERNAL,
@@ -21,7 +25,6 @@ from .mesh import (
     check_tree,
     codes,
     line_of,
-    only,
     replace_once,
 )
 
@@ -47,6 +50,8 @@ class Case:
     occurrence: int = 1
     namespace: str = "shop"
     path: str = "case.yaml"
+    also: tuple[str, ...] = ()
+    """Other resources the same finding is reported on (every member of a conflict)."""
 
 
 def vs(name: str, spec: str) -> str:
@@ -356,6 +361,59 @@ spec:
 
 CLEAN_ROUTE = SINGLE.replace("          weight: 50\n", "")
 
+
+def sidecar(name: str, spec: str, ignore: str = "") -> str:
+    """A Sidecar in namespace ``shop``; ``ignore`` suppresses a code on it, so that of a pair
+    of Sidecars (both reported, as istioctl does) only the first one's finding remains."""
+    annotations = f"  annotations:\n    meshrc.io/ignore: {ignore}\n" if ignore else ""
+    return (
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: Sidecar\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        "  namespace: shop\n" + annotations + "spec:\n" + spec
+    )
+
+
+SIDECAR_REVIEWS = sidecar(
+    "reviews-egress",
+    """\
+  workloadSelector:
+    labels:
+      app: reviews
+  egress:
+    - hosts:
+        - ./*
+""",
+)
+SIDECAR_V1 = sidecar(
+    "v1-egress",
+    """\
+  workloadSelector:
+    labels:
+      version: v1
+  egress:
+    - hosts:
+        - ./*
+""",
+    ignore="conflicting-sidecar-selectors",
+)
+SIDECAR_DEFAULT = sidecar("default", "  egress:\n    - hosts:\n        - ./*\n")
+SIDECAR_SECOND_DEFAULT = sidecar(
+    "second", "  egress:\n    - hosts:\n        - '*/*'\n", ignore="multiple-default-sidecars"
+)
+SHOP_AMBIENT = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels:
+    istio.io/dataplane-mode: ambient
+---
+"""
+AMBIENT_SHOP = SHOP_AMBIENT + SIDECAR_DEFAULT
+RATINGS_SELECTOR = "spec:\n  workloadSelector:\n    labels:\n      app: ratings\n"
+
 CASES = [
     Case(
         "misspelt-kind",
@@ -457,8 +515,8 @@ CASES = [
     Case(
         "typo-in-host",
         "host-not-found",
-        ROUTE_V9.replace("subset: v9", "subset: v1").replace("host: reviews", "host: reveiws"),
-        ROUTE_V9.replace("subset: v9", "subset: v1"),
+        ROUTE_V9.replace("            subset: v9\n", "").replace("host: reviews", "host: reveiws"),
+        ROUTE_V9.replace("            subset: v9\n", ""),
         "VirtualService",
         "mobile",
         "spec.http[0].route[0].destination.host",
@@ -495,6 +553,7 @@ CASES = [
         "reviews-canary",
         "spec.hosts[0]",
         "- reviews",
+        also=("reviews",),
     ),
     Case(
         "subset-twice",
@@ -621,6 +680,305 @@ CASES = [
         "- headers:",
         occurrence=2,
     ),
+    Case(
+        "sidecar-selector-typo",
+        "sidecar-selector-matches-nothing",
+        SIDECAR_REVIEWS.replace("app: reviews", "app: reveiws"),
+        SIDECAR_REVIEWS,
+        "Sidecar",
+        "reviews-egress",
+        "spec.workloadSelector.labels",
+        "labels:",
+    ),
+    Case(
+        "two-sidecars-one-workload",
+        "conflicting-sidecar-selectors",
+        SIDECAR_REVIEWS + "---\n" + SIDECAR_V1,
+        SIDECAR_REVIEWS + "---\n" + SIDECAR_V1.replace("version: v1", "app: ratings"),
+        "Sidecar",
+        "reviews-egress",
+        "metadata.name",
+        "name: reviews-egress",
+    ),
+    Case(
+        "two-namespace-defaults",
+        "multiple-default-sidecars",
+        SIDECAR_DEFAULT + "---\n" + SIDECAR_SECOND_DEFAULT,
+        SIDECAR_DEFAULT + "---\n" + SIDECAR_SECOND_DEFAULT.replace("spec:\n", RATINGS_SELECTOR),
+        "Sidecar",
+        "default",
+        "metadata.name",
+        "name: default",
+    ),
+    Case(
+        "sidecar-in-ambient-namespace",
+        "ineffective-policy",
+        AMBIENT_SHOP,
+        AMBIENT_SHOP.replace("istio.io/dataplane-mode: ambient", "istio-injection: enabled"),
+        "Sidecar",
+        "default",
+        "metadata.name",
+        "name: default",
+    ),
+    Case(
+        "short-egress-host",
+        "sidecar-egress-host-not-found",
+        SIDECAR_DEFAULT.replace("./*", "./reviews"),
+        SIDECAR_DEFAULT.replace("./*", "./reviews.shop.svc.cluster.local"),
+        "Sidecar",
+        "default",
+        "spec.egress[0].hosts[0]",
+        "- ./reviews",
+    ),
+    Case(
+        "serviceentry-tls-and-https",
+        "conflicting-serviceentry-protocol",
+        gw.service_entry("external-api-tls", "TLS"),
+        gw.service_entry("external-api-tls", "HTTPS"),
+        "ServiceEntry",
+        "external-api-tls",
+        "spec.ports[0].protocol",
+        "protocol: TLS",
+        also=("external-api",),
+    ),
+    Case(
+        "second-gateway-same-host",
+        "conflicting-gateways",
+        gw.https_gateway("shop-tls", "shop-cert", port=80),
+        gw.https_gateway("shop-tls", "shop-cert", port=8443),
+        "Gateway",
+        "shop-tls",
+        "spec.servers[0].hosts[0]",
+        "- \"shop/shop.example.com\"",
+        namespace="istio-system",
+        also=("shop-gateway",),
+    ),
+    Case(
+        "service-without-server-port",
+        "gateway-port-not-on-service",
+        gw.with_service("    - {name: https, port: 443}\n"),
+        gw.with_service("    - {name: http2, port: 8080, targetPort: 80}\n"),
+        "Gateway",
+        "shop-gateway",
+        "spec.servers[0].port.number",
+        "number: 80",
+        namespace="istio-system",
+        path="istio-system/gateway.yaml",
+    ),
+    Case(
+        "same-certificate-twice",
+        "gateway-duplicate-certificate",
+        gw.https_gateway("shop-tls", "shop-cert")
+        + "---\n"
+        + gw.https_gateway("admin-tls", "shop-cert", host="shop/admin.example.com"),
+        gw.https_gateway("shop-tls", "shop-cert")
+        + "---\n"
+        + gw.https_gateway("admin-tls", "admin-cert", host="shop/admin.example.com"),
+        "Gateway",
+        "shop-tls",
+        "spec.servers[0].tls.credentialName",
+        "credentialName: shop-cert",
+        namespace="istio-system",
+        also=("admin-tls",),
+    ),
+    Case(
+        "credential-name-typo",
+        "gateway-credential-not-found",
+        gw.tls_secret("shop-cert") + "---\n" + gw.https_gateway("shop-tls", "shop-crt"),
+        gw.tls_secret("shop-cert") + "---\n" + gw.https_gateway("shop-tls", "shop-cert"),
+        "Gateway",
+        "shop-tls",
+        "spec.servers[0].tls.credentialName",
+        "credentialName: shop-crt",
+        namespace="istio-system",
+    ),
+    Case(
+        "credential-key-misspelt",
+        "invalid-gateway-credential",
+        gw.secret("shop-cert", {"tls.cert": gw.CERTIFICATE, "tls.key": gw.PLACEHOLDER_KEY})
+        + "---\n"
+        + gw.https_gateway("shop-tls", "shop-cert"),
+        gw.secret("shop-cert", {"tls.crt": gw.CERTIFICATE, "tls.key": gw.PLACEHOLDER_KEY})
+        + "---\n"
+        + gw.https_gateway("shop-tls", "shop-cert"),
+        "Gateway",
+        "shop-tls",
+        "spec.servers[0].tls.credentialName",
+        "credentialName: shop-cert",
+        namespace="istio-system",
+    ),
+    Case(
+        "bound-to-generated-gateway",
+        "internal-gateway-reference",
+        gw.INTERNAL_REFERENCE,
+        gw.INTERNAL_REFERENCE.replace(
+            "istio-system/public~istio-autogenerated-k8s-gateway~http", "mesh"
+        ),
+        "VirtualService",
+        "mobile",
+        "spec.gateways[0]",
+        "~istio-autogenerated-k8s-gateway~",
+    ),
+    Case(
+        "authz-selector-typo",
+        "policy-selects-nothing",
+        sec.policy(
+            "AuthorizationPolicy", "ratings", "shop", sec.RATINGS_SELECTOR.replace("ngs", "nsg")
+        ),
+        sec.policy("AuthorizationPolicy", "ratings", "shop", sec.RATINGS_SELECTOR),
+        "AuthorizationPolicy",
+        "ratings",
+        "spec.selector",
+        "selector:",
+    ),
+    Case(
+        "source-namespace-typo",
+        "authz-namespace-not-found",
+        sec.NAMESPACE_SHOP + "---\n" + sec.from_namespaces("shpo"),
+        sec.NAMESPACE_SHOP + "---\n" + sec.from_namespaces("shop"),
+        "AuthorizationPolicy",
+        "from",
+        "spec.rules[0].from[0].source.namespaces[0]",
+        "- 'shpo'",
+    ),
+    Case(
+        "disable-under-strict",
+        "mtls-disabled-for-strict-workload",
+        sec.SHOP_STRICT + "---\n" + sec.RATINGS_DISABLE,
+        sec.SHOP_STRICT + "---\n" + sec.RATINGS_DISABLE.replace("DISABLE", "ISTIO_MUTUAL"),
+        "DestinationRule",
+        "ratings",
+        "spec.trafficPolicy.tls",
+        "    tls:",
+    ),
+    Case(
+        "claim-route-without-jwt",
+        "jwt-claim-route-without-request-authn",
+        sec.CLAIM_ROUTE,
+        sec.CLAIM_ROUTE + "---\n" + sec.GATEWAY_JWT,
+        "VirtualService",
+        "frontend",
+        'spec.http[0].match[0].headers["@request.auth.claims.groups"]',
+        "@request.auth.claims.groups",
+        path="shop/frontend.yaml",
+    ),
+    Case(
+        "misspelt-proxy-config",
+        "unknown-annotation",
+        ann.UNKNOWN,
+        ann.UNKNOWN_FIXED,
+        "Deployment",
+        "cart",
+        'spec.template.metadata.annotations["proxy.istio.io/confg"]',
+        "proxy.istio.io/confg",
+    ),
+    Case(
+        "export-to-on-deployment",
+        "misplaced-annotation",
+        ann.MISPLACED,
+        ann.MISPLACED_FIXED,
+        "Deployment",
+        "cart",
+        'metadata.annotations["networking.istio.io/exportTo"]',
+        "networking.istio.io/exportTo",
+    ),
+    Case(
+        "space-in-ip-ranges",
+        "invalid-annotation",
+        ann.INVALID,
+        ann.INVALID_FIXED,
+        "Deployment",
+        "cart",
+        'spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundIPRanges"]',
+        "excludeOutboundIPRanges",
+    ),
+    Case(
+        "inject-annotation",
+        "deprecated-annotation",
+        ann.DEPRECATED,
+        ann.DEPRECATED_FIXED,
+        "Deployment",
+        "cart",
+        'spec.template.metadata.annotations["sidecar.istio.io/inject"]',
+        "sidecar.istio.io/inject",
+    ),
+    Case(
+        "postgres-port-name",
+        "port-name-convention",
+        wl.POSTGRES,
+        wl.POSTGRES_FIXED,
+        "Service",
+        "ledger-db",
+        "spec.ports[0].name",
+        "name: postgres",
+        namespace="pay",
+    ),
+    Case(
+        "externalname-tcp-port",
+        "externalname-port-name",
+        wl.EXTERNAL_DB,
+        wl.EXTERNAL_DB_FIXED,
+        "Service",
+        "payments-api",
+        "spec.ports[0].name",
+        "name: tcp",
+        namespace="pay",
+    ),
+    Case(
+        "port-9000-tcp-and-udp",
+        "deployment-multiple-services",
+        wl.TWO_PROTOCOLS,
+        wl.TWO_PROTOCOLS_FIXED,
+        "Deployment",
+        "pay",
+        "spec.template.metadata.labels",
+        "labels:",
+        namespace="pay",
+    ),
+    Case(
+        "two-ports-one-target-port",
+        "deployment-conflicting-ports",
+        wl.TWO_PORTS,
+        wl.TWO_PORTS_FIXED,
+        "Deployment",
+        "pay",
+        "spec.template.metadata.labels",
+        "labels:",
+        namespace="pay",
+    ),
+    Case(
+        "container-runs-as-proxy-uid",
+        "invalid-application-uid",
+        wl.UID_1337,
+        wl.UID_FIXED,
+        "Deployment",
+        "pay",
+        "spec.template.spec.containers[0].securityContext.runAsUser",
+        "runAsUser: 1337",
+        namespace="pay",
+    ),
+    Case(
+        "istiod-without-blocked-cidrs",
+        "jwks-fetch-unrestricted",
+        wl.JWKS,
+        wl.JWKS_FIXED,
+        "Deployment",
+        "istiod",
+        "spec.template.spec.containers[0].env",
+        "env:",
+        namespace="istio-system",
+    ),
+    Case(
+        "gateway-route-without-subset",
+        "ingress-route-rules-not-affected",
+        replace_once(FRONTEND, "            subset: v1\n", ""),
+        FRONTEND,
+        "VirtualService",
+        "frontend",
+        "spec.http[0].route[0].destination.host",
+        "host: reviews",
+        path="shop/frontend.yaml",
+    ),
 ]
 
 
@@ -628,7 +986,7 @@ def test_base_mesh_is_clean(tmp_path: Path) -> None:
     report = check_tree(tmp_path, {})
     assert report.findings == []
     assert report.checked_files == len(BASE)
-    assert report.checked_resources == 10
+    assert report.checked_resources == 15  # 10 Istio objects and Services, 5 workloads
 
 
 def test_every_code_has_a_case() -> None:
@@ -638,8 +996,9 @@ def test_every_code_has_a_case() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.code}:{c.id}" for c in CASES])
 def test_mistake_gives_exactly_its_finding(tmp_path: Path, case: Case) -> None:
     report = check_tree(tmp_path, {case.path: case.bad})
-    assert codes(report) == [case.code]
-    finding = only(report, case.code)
+    assert codes(report) == [case.code] * (1 + len(case.also))
+    assert sorted(f.name or "" for f in report.findings) == sorted([case.name, *case.also])
+    [finding] = [f for f in report.findings if (f.name or "") == case.name]
     assert finding.severity == CODES[case.code].severity
     assert finding.istio_code == CODES[case.code].istio_code
     assert finding.file == case.path

@@ -123,9 +123,19 @@ def test_pods_of_another_namespace_are_not_endpoints(tmp_path: Path) -> None:
 
 
 def test_unknown_endpoints_are_not_judged(tmp_path: Path) -> None:
-    """A Service whose pods are not in the files tells nothing about its subsets."""
+    """A namespace whose workloads are not in the files tells nothing about its subsets."""
     files = {"inventory.yaml": SERVICE, "dr.yaml": rule("inventory", subset("v2"))}
-    assert check_tree(tmp_path, files).findings == []
+    assert check_tree(tmp_path, files, base=False).findings == []
+
+
+def test_a_service_without_pods_where_the_files_declare_the_namespaces_workloads(
+    tmp_path: Path,
+) -> None:
+    """istioctl's subsets-not-select-pods: the namespace's workloads are in the files, and
+    none of them is the Service's, so no subset selects anything."""
+    files = {"inventory.yaml": SERVICE, "dr.yaml": rule("inventory", subset("v2"))}
+    finding = only(check_tree(tmp_path, files), "subset-selects-nothing")
+    assert "none of the 0 workloads" in finding.message
 
 
 STATIC_ENTRY = """\
@@ -328,7 +338,6 @@ def test_no_tls_verification(tmp_path: Path, body: str, field: str, needle: str)
     "tls",
     [
         "      mode: SIMPLE\n      caCertificates: /ca.pem\n",
-        "      mode: SIMPLE\n      credentialName: reviews-ca\n",
         "      mode: MUTUAL\n      caCertificates: /ca.pem\n      insecureSkipVerify: false\n",
         "      mode: ISTIO_MUTUAL\n",
         "      mode: DISABLE\n",
@@ -337,3 +346,16 @@ def test_no_tls_verification(tmp_path: Path, body: str, field: str, needle: str)
 def test_verified_or_not_applicable_tls(tmp_path: Path, tls: str) -> None:
     text = rule("productpage", "  trafficPolicy:\n    tls:\n" + tls, name="productpage")
     assert check_tree(tmp_path, {"tls.yaml": text}).findings == []
+
+
+def test_credential_name_verifies_only_for_gateway_workloads(tmp_path: Path) -> None:
+    """Only gateways read a DestinationRule's credentialName: for sidecars it verifies nothing
+    (istioctl's IST0128 asks for a workloadSelector with it)."""
+    tls = "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n      credentialName: reviews-ca\n"
+    text = rule("productpage", tls, name="productpage")
+    finding = only(check_tree(tmp_path, {"tls.yaml": text}), "no-tls-verification")
+    assert "credentialName is read only by gateways" in finding.message
+    selected = text.replace(
+        "spec:\n", "spec:\n  workloadSelector:\n    matchLabels:\n      app: productpage\n", 1
+    )
+    assert check_tree(tmp_path, {"tls.yaml": selected}).findings == []

@@ -101,7 +101,7 @@ def test_syntax_errors_at_their_line(
     # the documents before and after it are still read and checked
     dangling = only(report, "subset-not-found")
     assert (dangling.name, dangling.line) == ("last", line_of(text, "subset: v9"))
-    assert report.checked_resources == 10 + 2  # the base mesh and the two good documents
+    assert report.checked_resources == 15 + 2  # the base mesh and the two good documents
 
 
 def test_error_at_the_end_of_a_document_stays_in_it(tmp_path: Path) -> None:

@@ -40,8 +40,9 @@ def test_gateway_server_hosts(
     finding = only(report, "gateway-host-mismatch")
     assert codes(report) == ["gateway-host-mismatch"]
     assert (finding.kind, finding.namespace, finding.name) == ("VirtualService", "shop", "frontend")
-    assert finding.field == "spec.hosts[0]"
-    assert finding.line == line_of(frontend, f'- "{vs_host}"')
+    # as istioctl's IST0132: on the gateway that admits none of the VirtualService's hosts
+    assert finding.field == "spec.gateways[0]"
+    assert finding.line == line_of(frontend, "- istio-system/shop-gateway")
     assert f"server hosts: {server_host}" in finding.message
 
 
@@ -208,32 +209,90 @@ def test_conflicting_hosts_on_the_mesh(
     if not conflict:
         assert report.findings == []
         return
-    finding = only(report, "conflicting-hosts")
-    assert codes(report) == ["conflicting-hosts"]
-    # the later one (by namespace, name) is reported, and names the one kept
-    assert (finding.namespace, finding.name, finding.file) == ("b", "api", "b.yaml")
-    assert (finding.field, finding.line) == ("spec.hosts[0]", line_of(b, "- api.example.org"))
+    assert codes(report) == ["conflicting-hosts", "conflicting-hosts"]
+    # every member of the conflict is reported (as istioctl's IST0109), naming the others
+    by_name = {(f.namespace, f.name): f for f in report.findings}
+    assert set(by_name) == {("a", "api"), ("b", "api")}
+    finding = by_name[("b", "api")]
+    assert (finding.file, finding.field) == ("b.yaml", "spec.hosts[0]")
+    assert finding.line == line_of(b, "- api.example.org")
     assert "on the mesh" in finding.message
     assert "VirtualService a/api" in finding.message
+    assert "VirtualService b/api" in by_name[("a", "api")].message
 
 
 def test_short_and_full_names_of_one_host_conflict(tmp_path: Path) -> None:
     second = mesh_vs("reviews-2", "shop", "reviews.shop.svc.cluster.local")
-    finding = only(check_tree(tmp_path, {"case.yaml": second}), "conflicting-hosts")
-    assert (finding.name, finding.line) == ("reviews-2", line_of(second, "- reviews.shop"))
+    report = check_tree(tmp_path, {"case.yaml": second})
+    [finding] = [f for f in report.findings if f.name == "reviews-2"]
+    assert finding.code == "conflicting-hosts"
+    assert finding.line == line_of(second, "- reviews.shop")
     assert "host reviews.shop.svc.cluster.local on the mesh" in finding.message
+    assert "VirtualService shop/reviews" in finding.message
 
 
-def test_conflicting_hosts_on_one_gateway(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("first", "second", "conflict"),
+    [
+        ("*.example.org", "*.shop.example.org", True),
+        ("*.example.org", "api.shop.example.org", True),
+        ("*", "api.example.org", True),
+        ("*.example.org", "example.org", False),  # a wildcard does not cover its own domain
+        ("*.example.org", "*.example.com", False),
+    ],
+)
+def test_overlapping_wildcard_hosts_on_the_mesh(
+    tmp_path: Path, first: str, second: str, conflict: bool
+) -> None:
+    a = mesh_vs("wide", "a", f'"{first}"')
+    b = mesh_vs("narrow", "b", f'"{second}"')
+    report = check_tree(tmp_path, {"a.yaml": a, "b.yaml": b})
+    pair = {("a", "wide"), ("b", "narrow")}
+    found = {(f.namespace, f.name) for f in report.findings if f.code == "conflicting-hosts"}
+    assert found & pair == (pair if conflict else set())
+
+
+def test_one_host_split_over_virtual_services_on_a_gateway_is_merged(tmp_path: Path) -> None:
+    """Istio's documented pattern: istiod merges a gateway host's VirtualServices, so paths
+    split over two of them are fine."""
+    api_only = replace_once(FRONTEND.split("---\n")[-1], "name: frontend", "name: frontend-api")
+    api_only = api_only[
+        : api_only.index("    - route:\n        - destination:\n            host: productpage")
+    ]
+    pages = replace_once(FRONTEND.split("---\n")[-1], "prefix: /api", "prefix: /pages")
+    pages = pages[
+        : pages.index("    - route:\n        - destination:\n            host: productpage")
+    ]
+    # the base mesh's frontend VirtualService gives way to these two
+    service_and_pods = FRONTEND[: FRONTEND.rindex("---\n") + 4]
+    files = {"shop/frontend.yaml": service_and_pods + api_only, "shop/pages.yaml": pages}
+    report = check_tree(tmp_path, files)
+    assert report.findings == []
+    # with a catch-all in neither, no rule hides another whatever the merge order
+    assert "route:\n        - destination:\n            host: productpage" not in api_only + pages
+
+
+def test_two_catch_alls_for_one_host_on_a_gateway_warn(tmp_path: Path) -> None:
     second = replace_once(FRONTEND.split("---\n")[-1], "name: frontend", "name: frontend-v2")
     report = check_tree(tmp_path, {"shop/frontend-v2.yaml": second})
-    finding = only(report, "conflicting-hosts")
-    assert codes(report) == ["conflicting-hosts"]
-    assert (finding.name, finding.file) == ("frontend-v2", "shop/frontend-v2.yaml")
-    assert finding.line == line_of(second, "- shop.example.com")
+    assert codes(report) == ["conflicting-hosts", "conflicting-hosts"]
+    findings = {f.name: f for f in report.findings}
+    assert set(findings) == {"frontend", "frontend-v2"}
+    finding = findings["frontend-v2"]
+    assert finding.severity == "warning"
+    assert finding.line == line_of(second, "    - route:")
     assert "on gateway istio-system/shop-gateway" in finding.message
+    assert "VirtualService shop/frontend" in finding.message
     # the same host on two different gateways is no conflict
     other = replace_once(second, "istio-system/shop-gateway", "istio-system/other-gateway")
     gateway = GATEWAY.split("---\n")[-1].replace("shop-gateway", "other-gateway")
+    gateway = gateway.replace("shop/shop.example.com", "shop/*")
     report = check_tree(tmp_path, {"shop/frontend-v2.yaml": other, "other.yaml": gateway})
     assert report.findings == []
+
+
+def test_no_conflict_on_a_gateway_that_admits_neither_host(tmp_path: Path) -> None:
+    second = replace_once(FRONTEND.split("---\n")[-1], "name: frontend", "name: frontend-v2")
+    second = second.replace("shop.example.com", "elsewhere.example.com")
+    report = check_tree(tmp_path, {"shop/frontend-v2.yaml": second})
+    assert codes(report) == ["gateway-host-mismatch"]

@@ -251,3 +251,74 @@ def test_ineffective_match(tmp_path: Path, earlier: str, later: str, covered: bo
     assert finding.field == "spec.http[1].match[1]"
     assert finding.line == line_of(text, later.splitlines()[0], text.count(later.splitlines()[0]))
     assert "rule 0 already matches all of its requests" in finding.message
+
+
+ROUTE = "      route:\n        - destination:\n            host: productpage\n"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "first", "second", "expected"),
+    [
+        # istioctl's dupmatches cases: tcp and tls rules are first-match too
+        (
+            "tcp",
+            "    - match:\n        - port: 9080\n",
+            "    - match:\n        - port: 9080\n",
+            "unreachable-rule",
+        ),
+        ("tcp", "    - route: []\n", "    - match:\n        - port: 9080\n", "unreachable-rule"),
+        (
+            "tcp",
+            "    - match:\n        - port: 9080\n",
+            "    - match:\n        - port: 9081\n",
+            None,
+        ),
+        (
+            "tls",
+            "    - match:\n        - sniHosts: ['*.example.com']\n",
+            "    - match:\n        - sniHosts: [a.example.com]\n",
+            "unreachable-rule",
+        ),
+        (
+            "tls",
+            "    - match:\n        - sniHosts: [a.example.com]\n",
+            "    - match:\n        - sniHosts: [a.example.com]\n          port: 443\n",
+            "unreachable-rule",
+        ),
+        (
+            "tls",
+            "    - match:\n        - sniHosts: [a.example.com]\n          port: 443\n",
+            "    - match:\n        - sniHosts: [a.example.com]\n",
+            None,
+        ),
+    ],
+)
+def test_tcp_and_tls_rule_order(
+    tmp_path: Path, protocol: str, first: str, second: str, expected: str | None
+) -> None:
+    first_rule = first if "route:" in first else first + ROUTE
+    text = mobile(f"  {protocol}:\n" + first_rule + second + ROUTE)
+    report = check_tree(tmp_path, {"mobile.yaml": text})
+    if expected is None:
+        assert report.findings == []
+        return
+    finding = only(report, expected)
+    assert finding.field.startswith(f"spec.{protocol}[1]")
+    assert f"{protocol} rule 1" in finding.message
+
+
+def test_a_match_covered_by_another_of_the_same_rule(tmp_path: Path) -> None:
+    """istioctl's overlapping-in-single-match: the second match of one rule never decides."""
+    text = mobile(
+        "  http:\n"
+        "    - match:\n"
+        "        - uri:\n"
+        "            prefix: /api\n"
+        "        - uri:\n"
+        "            prefix: /api/v1\n" + ROUTE
+    )
+    report = check_tree(tmp_path, {"mobile.yaml": text})
+    finding = only(report, "ineffective-match")
+    assert finding.field == "spec.http[0].match[1]"
+    assert finding.line == line_of(text, "prefix: /api/v1") - 1
+    assert "match 0 of the same rule" in finding.message

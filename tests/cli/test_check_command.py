@@ -58,7 +58,10 @@ def check(*args: str) -> list[str]:
 def test_repo_template_is_clean() -> None:
     result = invoke(check(str(REPO_TEMPLATE)))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("No findings in 9 files (16 resources)")
+    assert result.stdout == (
+        "No findings in 9 files (24 resources); 1 Role, 1 RoleBinding, 1 ServiceAccount not "
+        "checked\n"
+    )
     assert result.stderr == ""
     result = invoke(check(str(REPO_TEMPLATE), "-o", "json", "--fail-on", "info"))
     assert result.exit_code == 0
@@ -139,7 +142,7 @@ def test_text_output_is_grep_friendly(mesh: Path) -> None:
     path = mesh / "shop" / "mobile.yaml"
     line = line_of(path.read_text(), "subset: v9")
     assert f"{path.as_posix()}:{line}: error subset-not-found: " in result.stdout
-    assert "1 error, 0 warnings, 0 info in 3 files (5 resources)" in result.stdout
+    assert "1 error, 0 warnings, 0 info in 3 files (7 resources)" in result.stdout
 
 
 def test_ignore_option(tmp_path: Path) -> None:
@@ -154,9 +157,10 @@ def test_ignore_option(tmp_path: Path) -> None:
 def test_namespace_option_is_the_default_namespace(tmp_path: Path) -> None:
     unnamespaced = MISSING_SUBSET.format(name="mobile").replace("  namespace: shop\n", "")
     mesh = mesh_dir(tmp_path / "mesh", {"mobile.yaml": unnamespaced.replace("v9", "v1")})
-    # in "default", the short name reviews is reviews.default.svc.cluster.local: not found
+    # in "default", the short name reviews is reviews.default.svc.cluster.local: not found,
+    # and neither is a DestinationRule with its subsets
     result = invoke(check(str(mesh), "-o", "json"))
-    assert [f["code"] for f in findings_of(result)] == ["host-not-found"]
+    assert [f["code"] for f in findings_of(result)] == ["host-not-found", "subset-not-found"]
     assert findings_of(result)[0]["namespace"] == "default"
     assert invoke(check(str(mesh), "--namespace", "shop")).exit_code == 0
 
@@ -179,8 +183,8 @@ def test_max_file_size_option(tmp_path: Path) -> None:
 def test_a_single_file_can_be_checked(tmp_path: Path) -> None:
     mesh = mesh_dir(tmp_path / "mesh", INPUTS["error"])
     result = invoke(check(str(mesh / "shop" / "mobile.yaml"), "-o", "json"))
-    # alone, the file's reviews host has no Service: checked as one snapshot
-    assert [f["code"] for f in findings_of(result)] == ["host-not-found"]
+    # alone, the file's reviews host has no Service nor subsets: checked as one snapshot
+    assert [f["code"] for f in findings_of(result)] == ["host-not-found", "subset-not-found"]
     assert result.exit_code == 1
 
 

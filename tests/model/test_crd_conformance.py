@@ -30,7 +30,9 @@ from reconciler.model import (
     common,
     destinationrule,
     gateway,
+    security,
     serviceentry,
+    sidecar,
     virtualservice,
     workloadentry,
 )
@@ -38,6 +40,16 @@ from reconciler.model.base import IstioModel
 from reconciler.model.common import Duration, ExclusiveFieldsModel, NonNegativeDuration
 
 CRD_FILE_NAME = "istio-networking-crds.yaml"
+SIDECAR_CRD = Path(__file__).parents[1] / "testdata" / "istio-sidecar-crd.yaml"
+"""Not in the shared CRD file: taken from istio/istio at the same API level (see its header)."""
+SECURITY_CRD = Path(__file__).parents[1] / "testdata" / "istio-security-crds.yaml"
+"""security.istio.io, served at v1 and v1beta1 only (see its header)."""
+SECURITY_VERSIONS = ("v1", "v1beta1")
+SECURITY_SPECS: dict[str, type[BaseModel]] = {
+    "AuthorizationPolicy": security.AuthorizationPolicySpec,
+    "PeerAuthentication": security.PeerAuthenticationSpec,
+    "RequestAuthentication": security.RequestAuthenticationSpec,
+}
 VERSIONS = ("v1", "v1beta1", "v1alpha3")
 SPECS: dict[str, type[BaseModel]] = {
     "VirtualService": virtualservice.VirtualServiceSpec,
@@ -45,8 +57,18 @@ SPECS: dict[str, type[BaseModel]] = {
     "Gateway": gateway.GatewaySpec,
     "ServiceEntry": serviceentry.ServiceEntrySpec,
     "WorkloadEntry": workloadentry.WorkloadEntrySpec,
+    "Sidecar": sidecar.SidecarSpec,
 }
-ISTIO_MODULES = (common, virtualservice, destinationrule, gateway, serviceentry, workloadentry)
+ISTIO_MODULES = (
+    common,
+    virtualservice,
+    destinationrule,
+    gateway,
+    serviceentry,
+    workloadentry,
+    sidecar,
+    security,
+)
 
 
 def _crd_path() -> Path:
@@ -65,8 +87,10 @@ def _crd_path() -> Path:
 def _spec_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(kind, version) -> the OpenAPI schema of ``spec``."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    with _crd_path().open(encoding="utf-8") as stream:
-        for doc in yaml.safe_load_all(stream):
+    for path in (_crd_path(), SIDECAR_CRD, SECURITY_CRD):
+        with path.open(encoding="utf-8") as stream:
+            docs = list(yaml.safe_load_all(stream))
+        for doc in docs:
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             kind = doc["spec"]["names"]["kind"]
@@ -318,6 +342,18 @@ def test_spec_model_conforms_to_crd(kind: str, version: str) -> None:
     assert walk.problems == []
 
 
+def test_security_crd_file_has_every_kind_and_version() -> None:
+    expected = {(kind, version) for kind in SECURITY_SPECS for version in SECURITY_VERSIONS}
+    assert expected <= _spec_schemas().keys()
+
+
+@pytest.mark.parametrize("version", SECURITY_VERSIONS)
+@pytest.mark.parametrize("kind", sorted(SECURITY_SPECS))
+def test_security_spec_model_conforms_to_crd(kind: str, version: str) -> None:
+    walk = _check(_spec_schemas()[kind, version], SECURITY_SPECS[kind], f"{kind}.spec")
+    assert walk.problems == []
+
+
 def _istio_models() -> Iterator[type[BaseModel]]:
     for module in ISTIO_MODULES:
         for value in vars(module).values():
@@ -336,6 +372,8 @@ def test_every_istio_model_is_reached_from_a_crd() -> None:
     for (kind, version), schema in _spec_schemas().items():
         if kind in SPECS and version in VERSIONS:
             reached |= _check(schema, SPECS[kind], kind).visited
+        elif kind in SECURITY_SPECS and version in SECURITY_VERSIONS:
+            reached |= _check(schema, SECURITY_SPECS[kind], kind).visited
     unreached = {model.__name__ for model in _istio_models()} - {m.__name__ for m in reached}
     assert unreached == set()
 
@@ -367,7 +405,7 @@ def test_crd_deprecations_are_marked_in_the_model() -> None:
             if isinstance(shape.core, type) and issubclass(shape.core, BaseModel):
                 visit(prop, shape.core, f"{path}.{alias}")
 
-    for kind, model in SPECS.items():
+    for kind, model in {**SPECS, **SECURITY_SPECS}.items():
         visit(_spec_schemas()[kind, "v1"], model, kind)
     assert unmarked == []
 

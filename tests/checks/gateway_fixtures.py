@@ -1,0 +1,160 @@
+"""Fixtures of the gateway server, credential and ServiceEntry protocol tests: a self-signed
+certificate made at import (its private key never leaves this process: the Secrets carry a
+placeholder key, which istiod does not parse either), Secrets, Gateways, ServiceEntries."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .mesh import GATEWAY
+
+
+def _certificate() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example.com")])
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=365 * 50))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+CERTIFICATE_PEM = _certificate()
+CERTIFICATE = base64.b64encode(CERTIFICATE_PEM).decode()
+"""``data`` form (base64) of a PEM certificate."""
+PLACEHOLDER_KEY = base64.b64encode(b"a key istiod does not parse").decode()
+NOT_A_CERTIFICATE = base64.b64encode(b"hush hush hush\n").decode()
+
+
+def secret(name: str, data: dict[str, str], namespace: str = "istio-system") -> str:
+    """A Secret whose ``data`` is ``data`` (values already base64)."""
+    lines = "".join(f"  {key}: {value}\n" for key, value in data.items())
+    return (
+        "apiVersion: v1\n"
+        "kind: Secret\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        f"  namespace: {namespace}\n"
+        "type: kubernetes.io/tls\n"
+        "data:\n" + lines
+    )
+
+
+def tls_secret(name: str, namespace: str = "istio-system", **extra: str) -> str:
+    """A kubernetes.io/tls Secret istiod can serve, with ``extra`` keys (``ca_crt`` is
+    ``ca.crt``)."""
+    data = {"tls.crt": CERTIFICATE, "tls.key": PLACEHOLDER_KEY}
+    data |= {key.replace("_", "."): value for key, value in extra.items()}
+    return secret(name, data, namespace)
+
+
+def https_gateway(
+    name: str,
+    credential: str,
+    *,
+    host: str = "shop/shop.example.com",
+    mode: str = "SIMPLE",
+    namespace: str = "istio-system",
+    selector: str = "istio: ingressgateway",
+    port: int = 443,
+) -> str:
+    """A Gateway with one HTTPS server on ``port`` whose certificate is ``credential``."""
+    return (
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: Gateway\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        f"  namespace: {namespace}\n"
+        "spec:\n"
+        "  selector:\n"
+        f"    {selector}\n"
+        "  servers:\n"
+        "    - port:\n"
+        f"        number: {port}\n"
+        "        name: https\n"
+        "        protocol: HTTPS\n"
+        "      hosts:\n"
+        f'        - "{host}"\n'
+        "      tls:\n"
+        f"        mode: {mode}\n"
+        f"        credentialName: {credential}\n"
+    )
+
+
+def gateway_service(ports: str, namespace: str = "istio-system") -> str:
+    """The Service of the BASE mesh's ingress gateway pods with ``ports`` (YAML list items)."""
+    return (
+        "apiVersion: v1\n"
+        "kind: Service\n"
+        "metadata:\n"
+        "  name: istio-ingressgateway\n"
+        f"  namespace: {namespace}\n"
+        "spec:\n"
+        "  type: LoadBalancer\n"
+        "  selector:\n"
+        "    istio: ingressgateway\n"
+        "  ports:\n" + ports
+    )
+
+
+def with_service(ports: str) -> str:
+    """The BASE mesh's gateway file with a Service for its pods."""
+    return GATEWAY + "---\n" + gateway_service(ports)
+
+
+def service_entry(
+    name: str,
+    protocol: str,
+    *,
+    namespace: str = "shop",
+    host: str = "api.example.org",
+    export_to: str | None = None,
+) -> str:
+    """A DNS ServiceEntry for ``host`` with one port 443 of ``protocol``."""
+    export = f'  exportTo: ["{export_to}"]\n' if export_to else ""
+    return (
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: ServiceEntry\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        f"  namespace: {namespace}\n"
+        "spec:\n"
+        "  hosts:\n"
+        f"    - {host}\n" + export + "  location: MESH_EXTERNAL\n"
+        "  resolution: DNS\n"
+        "  ports:\n"
+        "    - number: 443\n"
+        "      name: tls\n"
+        f"      protocol: {protocol}\n"
+    )
+
+
+INTERNAL_REFERENCE = (
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata:\n"
+    "  name: mobile\n"
+    "  namespace: shop\n"
+    "spec:\n"
+    "  hosts:\n"
+    "    - mobile\n"
+    "  gateways:\n"
+    "    - istio-system/public~istio-autogenerated-k8s-gateway~http\n"
+    "  http:\n"
+    "    - route:\n"
+    "        - destination:\n"
+    "            host: productpage\n"
+)
