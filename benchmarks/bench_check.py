@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -92,6 +94,9 @@ class Scenario:
     cold: Run
     warm: list[Run]
     reparse: list[Run]
+    libyaml_s: float
+    """Parsing every file with libyaml alone (PyYAML's CSafeLoader, one process): the yardstick
+    that tells a slower machine from a slower meshrc."""
     stages: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -110,7 +115,10 @@ class Scenario:
             "files": self.files,
             "documents": self.documents,
             "megabytes": round(self.megabytes, 2),
+            "libyaml_s": round(self.libyaml_s, 3),
             "cold_s": round(self.cold.seconds, 3),
+            "cold_per_libyaml": round(self.cold.seconds / self.libyaml_s, 2),
+            "warm_per_libyaml": round(self.best_warm.seconds / self.libyaml_s, 3),
             "warm_s": round(self.best_warm.seconds, 3),
             "warm_runs_s": [round(r.seconds, 3) for r in self.warm],
             "parse_cached_s": round(self.best_reparse.seconds, 3),
@@ -199,6 +207,19 @@ def stage_times(root: Path, scratch: Path) -> dict[str, float]:
     return times
 
 
+def libyaml_seconds(root: Path) -> float:
+    """Best of three: every YAML file under ``root`` parsed with libyaml, nothing else."""
+    paths = sorted(root.rglob("*.yaml"))
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        with gc_paused():
+            for path in paths:
+                list(yaml.load_all(path.read_bytes(), Loader=yaml.CSafeLoader))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def commit_mesh(root: Path) -> None:
     """Make ``root`` a Git repository whose HEAD holds the mesh."""
     env = {
@@ -232,6 +253,7 @@ def bench_layout(
         "documents": mesh.documents,
         "megabytes": mesh.bytes / 1e6,
     }
+    common["libyaml_s"] = libyaml_seconds(mesh_dir)
     runs = cold_and_warm([str(mesh_dir)], repeat, scratch)
     results = [Scenario(f"dir {layout}", stages=stage_times(mesh_dir, scratch), **runs, **common)]
     if git:
@@ -247,20 +269,22 @@ def bench_layout(
 def print_table(scenarios: list[Scenario]) -> None:
     header = (
         f"{'scenario':<18} {'services':>8} {'files':>6} {'documents':>9} {'MB':>5} "
-        f"{'cold s':>7} {'warm s':>7} {'parsed s':>8} {'peak MB':>8} {'parsed MB':>9} "
-        f"{'findings':>8}"
+        f"{'libyaml s':>9} {'cold s':>7} {'warm s':>7} {'parsed s':>8} {'peak MB':>8} "
+        f"{'parsed MB':>9} {'findings':>8}"
     )
     print(header)
     print("-" * len(header))
     for s in scenarios:
         print(
             f"{s.name:<18} {s.services:>8} {s.files:>6} {s.documents:>9} {s.megabytes:>5.1f} "
+            f"{s.libyaml_s:>9.2f} "
             f"{s.cold.seconds:>7.2f} {s.best_warm.seconds:>7.2f} {s.best_reparse.seconds:>8.2f} "
             f"{s.cold.peak_mib:>8.0f} {max(r.peak_mib for r in s.reparse):>9.0f} "
             f"{s.cold.findings:>8}"
         )
     print()
     print(
+        "libyaml: parsing the files with libyaml alone, in this run (the machine's yardstick).\n"
         "cold: empty cache. warm: best run with the same cache (the report is read back).\n"
         "parsed: best run with parsed documents cached but no report (validation and checks\n"
         "run). peak MB: largest process (MiB) of the cold run; parsed MB: of the parsed runs."

@@ -87,7 +87,7 @@ def report(parity: Parity, seconds: float) -> str:
         parity.summary(),
         f"istio/istio {parity.commit}: {len(parity.results)} in-scope cases, "
         f"{sum(r.findings for r in parity.results)} meshrc findings in {seconds:.2f}s",
-        f"bar: at least {BAR:.0%} matched (now {parity.ratio:.1%}, excused misses left out) "
+        f"bar: at least {BAR:.0%} matched (now {parity.ratio:.1%} of all messages) "
         f"and no unexcused false-positive errors (now "
         f"{parity.count('false-positive', excused=False)}): "
         f"{'met' if parity.meets_bar else 'NOT met'}",

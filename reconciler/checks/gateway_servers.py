@@ -355,13 +355,14 @@ def _server_credentials(
     if tls is None or tls.mode not in TERMINATING_MODES:
         return
     path = f"spec.servers[{index}].tls"
+    names = _credential_names(tls)
     fields = (
-        [f"{path}.credentialNames[{i}]" for i in range(len(tls.credential_names))]
+        [f"{path}.credentialNames[{i}]" for i in range(len(names))]
         if tls.credential_names
-        else [f"{path}.credentialName"]
+        else [f"{path}.credentialName"] * len(names)
     )
     found: list[Resource[SecretSpec] | None] = []
-    for name, field in zip(_credential_names(tls), fields, strict=True):
+    for name, field in zip(names, fields, strict=True):
         secret_name = name.removeprefix("kubernetes://")
         secret = snap.secrets.get((namespace, secret_name))
         found.append(secret)

@@ -159,7 +159,11 @@ def _mesh_conflicts(snap: Snapshot) -> Iterator[Finding]:
         for start in range(1, len(labels)):
             others += exact.get("*." + ".".join(labels[start:]), ())
         rivals = sorted(
-            {f"{o.vs.namespace}/{o.vs.name}" for o in others if _seen_together(claim.vs, o.vs)}
+            {
+                f"{o.vs.namespace}/{o.vs.name}"
+                for o in others
+                if _seen_together(snap, claim.vs, o.vs)
+            }
         )
         if rivals:
             shown = ", ".join(rivals[:5]) + (
@@ -213,7 +217,10 @@ def _catch_all_rule(vs: VirtualService) -> int | None:
     return None
 
 
-def _seen_together(first: VirtualService, other: VirtualService) -> bool:
+def _seen_together(snap: Snapshot, first: VirtualService, other: VirtualService) -> bool:
     return first is not other and scopes_overlap(
-        first.spec.export_to, first.namespace, other.spec.export_to, other.namespace
+        snap.virtual_service_export_to(first),
+        first.namespace,
+        snap.virtual_service_export_to(other),
+        other.namespace,
     )

@@ -125,6 +125,17 @@ def _rule_order(
                 f"an earlier rule ({', '.join(sorted({str(by) for by in by_rules}))})",
                 **vs.where(f"spec.{protocol}[{index}].match"),
             )
+            # as istioctl: a match that repeats an earlier one is also reported by itself
+            for m_index, match in enumerate(matches):
+                twin = _covering(
+                    match, earlier, lambda a, b: covers_match(a, b) and covers_match(b, a)
+                )
+                if twin is not None:
+                    yield Finding.of(
+                        "ineffective-match",
+                        f"match {m_index} of {protocol} rule {name} repeats a match of rule {twin}",
+                        **vs.where(f"spec.{protocol}[{index}].match[{m_index}]"),
+                    )
         else:
             own: list[tuple[int, Any]] = []
             for m_index, match in enumerate(matches):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import re
+import warnings
 from typing import Annotated, Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from pydantic import BeforeValidator, Field, model_validator
 
 from reconciler.model.base import KubeModel, StringMap
@@ -181,7 +183,9 @@ def _is_certificate(data: bytes) -> bool | None:
     if b":" in body or block.group(1).startswith(b"TRUSTED"):
         return None  # headers, or OpenSSL's trusted form (certificate and trust settings)
     try:
-        x509.load_der_x509_certificate(base64.b64decode(b"".join(body.split()), validate=True))
+        with warnings.catch_warnings():  # e.g. a non-positive serial: Envoy takes those
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            x509.load_der_x509_certificate(base64.b64decode(b"".join(body.split()), validate=True))
     except ValueError:  # base64 (binascii.Error is one) or DER that is no certificate
         return False
     return True

@@ -157,6 +157,10 @@ class Snapshot:
         yield from self.peer_authentications
         yield from self.request_authentications
 
+    def virtual_service_export_to(self, vs: Resource[VirtualServiceSpec]) -> tuple[str, ...]:
+        """A VirtualService's ``exportTo``, or the mesh's default for VirtualServices."""
+        return tuple(vs.spec.export_to or self.mesh.default_virtual_service_export_to)
+
     def virtual_services_to_check(self) -> list[Resource[VirtualServiceSpec]]:
         """The VirtualServices whose references and bindings are checked: the valid ones and
         the valid parts of invalid ones."""
@@ -194,7 +198,11 @@ class Snapshot:
         exact = [
             r
             for r in self.rules_by_host.get(host, ())
-            if visible(r.spec.export_to, r.namespace, client_namespace)
+            if visible(
+                r.spec.export_to or self.mesh.default_destination_rule_export_to,
+                r.namespace,
+                client_namespace,
+            )
         ]
         if exact:
             return exact
@@ -202,7 +210,11 @@ class Snapshot:
             r
             for r in self.wildcard_rules
             if covers(_rule_host(r), host)
-            and visible(r.spec.export_to, r.namespace, client_namespace)
+            and visible(
+                r.spec.export_to or self.mesh.default_destination_rule_export_to,
+                r.namespace,
+                client_namespace,
+            )
         ]
         if not matching:
             return []
@@ -391,7 +403,7 @@ def _index_backends(snap: Snapshot) -> None:
                     host,
                     entry.namespace,
                     ports,
-                    tuple(entry.spec.export_to or ()),
+                    tuple(entry.spec.export_to or snap.mesh.default_service_export_to),
                     entry,
                     endpoints,
                 ),
@@ -416,7 +428,8 @@ def _service_backend(snap: Snapshot, service: Resource[ServiceSpec]) -> Backend:
         service_fqdn(service.name, service.namespace),
         service.namespace,
         frozenset(p.port for p in spec.ports or ()),
-        tuple(x.strip() for x in export.split(",") if x.strip()),
+        tuple(x.strip() for x in export.split(",") if x.strip())
+        or snap.mesh.default_service_export_to,
         service,
         endpoints,
     )

@@ -82,7 +82,8 @@ def mesh_services(snapshot: Snapshot, client_namespace: str) -> list[MeshService
                 service_fqdn(service.name, service.namespace),
                 service.namespace,
                 ports,
-                tuple(x.strip() for x in export.split(",") if x.strip()),
+                tuple(x.strip() for x in export.split(",") if x.strip())
+                or snapshot.mesh.default_service_export_to,
                 service,
                 "STATIC",
             )
@@ -99,7 +100,7 @@ def mesh_services(snapshot: Snapshot, client_namespace: str) -> list[MeshService
                     host,
                     entry.namespace,
                     ports,
-                    tuple(entry_spec.export_to or ()),
+                    tuple(entry_spec.export_to or snapshot.mesh.default_service_export_to),
                     entry,
                     entry_spec.resolution or "NONE",
                     external=entry_spec.location != "MESH_INTERNAL",

@@ -50,6 +50,7 @@ class SidecarRender:
     ) -> None:
         self._proxy = Proxy(options.namespace)
         self._scope = scope
+        self._default_export_to = snapshot.mesh.default_virtual_service_export_to
         self._options = options
         self._resolve = resolve
         self._static_notes: list[str] = []
@@ -141,7 +142,9 @@ class SidecarRender:
         gateways = vs.spec.gateways
         return (
             (not gateways or MESH in gateways)
-            and visible(vs.spec.export_to, vs.namespace, self._proxy.namespace)
+            and visible(
+                vs.spec.export_to or self._default_export_to, vs.namespace, self._proxy.namespace
+            )
             and self._scope.admits(vs)
         )
 

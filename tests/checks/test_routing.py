@@ -205,7 +205,12 @@ def test_rule_whose_every_match_repeats_earlier_ones(tmp_path: Path) -> None:
     )
     report = check_tree(tmp_path, {"case.yaml": text})
     finding = only(report, "unreachable-rule")
-    assert codes(report) == ["unreachable-rule"]  # and no ineffective-match for its matches
+    # as istioctl (IST0130 and IST0131): the match that repeats rule 1's exactly is reported
+    # too; the one rule 0 only covers is not
+    repeated = only(report, "ineffective-match")
+    assert codes(report) == ["unreachable-rule", "ineffective-match"]
+    assert repeated.field == "spec.http[2].match[0]"
+    assert "repeats a match of rule 1" in repeated.message
     assert finding.field == "spec.http[2].match"
     assert finding.line == line_of(text, "match:", 3)
     assert "covered by an earlier rule (0, 1)" in finding.message

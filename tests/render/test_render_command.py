@@ -97,3 +97,17 @@ def test_manifests_with_problems_are_rendered_without_them(tmp_path: Path) -> No
     result = invoke(["render", str(root), "--summary"])
     assert result.exit_code == 0
     assert "1 problem(s) in the manifests; the objects concerned are left out" in result.stderr
+
+
+def test_an_object_declared_twice_is_not_rendered(tmp_path: Path) -> None:
+    """Which copy a cluster would run is unknown: meshrc refuses rather than pick one."""
+    root = write_mesh(tmp_path / "m")
+    text = (root / "mesh.yaml").read_text(encoding="utf-8")
+    first_vs = next(d for d in text.split("---\n") if "kind: VirtualService" in d)
+    (root / "again.yaml").write_text(first_vs.replace("weight: 90", "weight: 10"))
+    result = invoke(["render", str(root), "--proxy-namespace", "shop", "--summary"])
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert "objects declared twice: VirtualService shop/" in result.stderr
+    assert "again.yaml:1" in result.stderr and "mesh.yaml:" in result.stderr
+    assert result.stdout == ""
