@@ -84,14 +84,16 @@ CODES: dict[str, Code] = {
         Code(
             "gateway-not-found",
             _E,
-            "A VirtualService is bound to a Gateway that does not exist.",
+            "A VirtualService is bound to a Gateway (Istio's or the Gateway API's) that does not "
+            "exist.",
             "IST0101",
             kiali_code="KIA1102",
         ),
         Code(
             "gateway-host-mismatch",
             _E,
-            "A VirtualService host is bound to a Gateway that no server of that Gateway admits.",
+            "A bound Gateway admits none of a VirtualService's hosts, or a host is admitted by "
+            "none of the Gateways it is bound to.",
             "IST0132",
         ),
         Code(

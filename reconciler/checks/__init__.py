@@ -42,7 +42,6 @@ CHECKS: tuple[Check, ...] = (
     gateway_servers.check_conflicting_gateways,
     gateway_servers.check_duplicate_certificates,
     gateway_servers.check_gateway_credentials,
-    gateway_servers.check_internal_gateway_references,
     sidecars.check_sidecars,
     security.check_security,
     deprecations.check_deprecated_fields,

@@ -66,12 +66,13 @@ _EXPORT_TO_KINDS = frozenset({"VirtualService", "DestinationRule", "ServiceEntry
 def check_annotations(snap: Snapshot) -> Iterator[Finding]:
     for resource in (*snap.resources(), *snap.kubernetes_objects):
         meta = resource.metadata
-        group = split_api_version(resource.api_version)[0]
-        yield from _judge(
-            resource, (group, resource.kind), meta.annotations, meta.labels, ["metadata"]
-        )
+        if meta.annotations:
+            group = split_api_version(resource.api_version)[0]
+            yield from _judge(
+                resource, (group, resource.kind), meta.annotations, meta.labels, ["metadata"]
+            )
         spec = resource.spec
-        if isinstance(spec, WorkloadSpec):
+        if isinstance(spec, WorkloadSpec) and spec.template.metadata.annotations:
             template = spec.template.metadata
             place = ["spec", "template", "metadata"]
             yield from _judge(resource, POD, template.annotations, template.labels, place)

@@ -13,19 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from reconciler.checks.references import INTERNAL_GATEWAY_MARK
-from reconciler.checks.walk import VirtualService, rule_lists
 from reconciler.findings import Finding
 from reconciler.model.gateway import GatewaySpec, Server, ServerTLSSettings
 from reconciler.model.hosts import labels_match
 from reconciler.model.kubernetes import SecretSpec, ServiceSpec
 from reconciler.model.resources import Resource
 from reconciler.model.snapshot import Snapshot
-from reconciler.model.virtualservice import (
-    HTTPMatchRequest,
-    L4MatchAttributes,
-    TLSMatchAttributes,
-)
 
 Gateway = Resource[GatewaySpec]
 Selector = frozenset[tuple[str, str]]
@@ -458,35 +451,3 @@ def _invalid(gateway: Gateway, field: str, secret: Resource[SecretSpec], problem
 
 
 # --------------------------------------------------------------------------- IST0165
-
-
-def check_internal_gateway_references(snap: Snapshot) -> Iterator[Finding]:
-    """A VirtualService bound to a Gateway istiod generates for a Gateway API Gateway (IST0165).
-
-    istioctl looks at ``spec.gateways``; meshrc also at the ``gateways`` of matches.
-    """
-    for vs in snap.virtual_services_to_check():
-        for path, reference in _gateway_references(vs):
-            if INTERNAL_GATEWAY_MARK in reference.split("/", 1)[-1]:
-                yield Finding.of(
-                    "internal-gateway-reference",
-                    f"gateway {reference} is one istiod generates for a Gateway API Gateway: "
-                    "its name is internal and may change; attach an HTTPRoute to the Gateway "
-                    "API Gateway, or bind to that Gateway by its namespace/name",
-                    **vs.where(path),
-                )
-
-
-def _gateway_references(vs: VirtualService) -> Iterator[tuple[str, str]]:
-    for index, reference in enumerate(vs.spec.gateways or ()):
-        yield f"spec.gateways[{index}]", reference
-    for protocol, rules in rule_lists(vs):
-        for r_index, rule in enumerate(rules):
-            matches: list[HTTPMatchRequest | TLSMatchAttributes | L4MatchAttributes]
-            matches = list(rule.match or ())
-            for m_index, match in enumerate(matches):
-                for g_index, reference in enumerate(match.gateways or ()):
-                    yield (
-                        f"spec.{protocol}[{r_index}].match[{m_index}].gateways[{g_index}]",
-                        reference,
-                    )

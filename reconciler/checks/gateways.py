@@ -143,21 +143,28 @@ def _mesh_conflicts(snap: Snapshot) -> Iterator[Finding]:
         for h_index, host in enumerate(vs.spec.hosts or ())
     ]
     exact: dict[str, list[_Claim]] = defaultdict(list)
-    below: dict[str, list[_Claim]] = defaultdict(list)  # by each proper suffix of the base
     for claim in claims:
         exact[claim.host].append(claim)
+    wildcards = any(claim.host.startswith("*") for claim in claims)
+    below: dict[str, list[_Claim]] = defaultdict(list)  # by each proper suffix of the base
+    for claim in claims if wildcards else ():
         labels = claim.base.split(".")
         for start in range(1, len(labels)):
             below[".".join(labels[start:])].append(claim)
     for claim in claims:
-        others = [*exact.get(claim.host, ()), *exact.get("*", ())]
-        if claim.host == "*":
+        others = list(exact[claim.host])
+        if not wildcards:
+            if len(others) < 2:
+                continue
+        elif claim.host == "*":
             others = claims
-        elif claim.host.startswith("*."):
-            others += below.get(claim.base, ())
-        labels = claim.base.split(".")
-        for start in range(1, len(labels)):
-            others += exact.get("*." + ".".join(labels[start:]), ())
+        else:
+            others += exact.get("*", ())
+            if claim.host.startswith("*."):
+                others += below.get(claim.base, ())
+            labels = claim.base.split(".")
+            for start in range(1, len(labels)):
+                others += exact.get("*." + ".".join(labels[start:]), ())
         rivals = sorted(
             {
                 f"{o.vs.namespace}/{o.vs.name}"

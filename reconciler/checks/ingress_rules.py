@@ -24,14 +24,16 @@ from reconciler.model.virtualservice import VirtualServiceSpec
 MESH = "mesh"
 
 
-def _splitting(snap: Snapshot) -> dict[str, list[Resource[VirtualServiceSpec]]]:
-    """Mesh VirtualServices by each of their own hosts that they route to a subset of."""
+def _splitting(snap: Snapshot, hosts: set[str]) -> dict[str, list[Resource[VirtualServiceSpec]]]:
+    """Mesh VirtualServices by each of their own ``hosts`` that they route to a subset of."""
     found: dict[str, list[Resource[VirtualServiceSpec]]] = defaultdict(list)
     for vs in snap.virtual_services:
         spec = vs.spec
         if spec.gateways and MESH not in spec.gateways:
             continue
-        own = {fqdn(h, vs.namespace) for h in spec.hosts or ()}
+        own = {fqdn(h, vs.namespace) for h in spec.hosts or ()} & hosts
+        if not own:
+            continue
         split = {
             fqdn(entry.destination.host, vs.namespace)
             for rule in spec.http or ()
@@ -44,26 +46,29 @@ def _splitting(snap: Snapshot) -> dict[str, list[Resource[VirtualServiceSpec]]]:
 
 
 def check_ingress_subsets(snap: Snapshot) -> Iterator[Finding]:
-    splitting = _splitting(snap)
-    if not splitting:
-        return
+    # the gateway routes without subset first: few, so only their hosts are looked up
+    bare: list[tuple[Resource[VirtualServiceSpec], int, int, str, str]] = []
     for vs in snap.virtual_services:
         gateways = vs.spec.gateways or ()
         if all(g == MESH for g in gateways):
             continue
         for i, rule in enumerate(vs.spec.http or ()):
             for j, entry in enumerate(rule.route or ()):
-                destination = entry.destination
-                if destination.subset:
-                    continue
-                for other in splitting.get(fqdn(destination.host, vs.namespace), ()):
-                    if other is vs:
-                        continue
-                    yield Finding.of(
-                        "ingress-route-rules-not-affected",
-                        f"this gateway route sends {destination.host} to no subset, so the "
-                        f"subsets VirtualService {other.namespace}/{other.name} splits it into "
-                        "do not apply to it: the gateway spreads it over every pod of the host; "
-                        "route to the subsets here too",
-                        **vs.where(f"spec.http[{i}].route[{j}].destination.host"),
-                    )
+                written = entry.destination.host
+                if not entry.destination.subset:
+                    bare.append((vs, i, j, written, fqdn(written, vs.namespace)))
+    if not bare:
+        return
+    splitting = _splitting(snap, {host for *_, host in bare})
+    for vs, i, j, written, host in bare:
+        for other in splitting.get(host, ()):
+            if other is vs:
+                continue
+            yield Finding.of(
+                "ingress-route-rules-not-affected",
+                f"this gateway route sends {written} to no subset, so the "
+                f"subsets VirtualService {other.namespace}/{other.name} splits it into "
+                "do not apply to it: the gateway spreads it over every pod of the host; "
+                "route to the subsets here too",
+                **vs.where(f"spec.http[{i}].route[{j}].destination.host"),
+            )

@@ -109,10 +109,21 @@ def _subset(
 
 
 def check_gateway_references(snap: Snapshot) -> Iterator[Finding]:
+    """Gateways named in ``gateways`` (of the VirtualService and of its matches) must exist,
+    Istio's or the Gateway API's; a name istiod generates is internal (IST0165)."""
     for vs in snap.virtual_services_to_check():
         for path, reference in _gateway_references(vs):
-            if reference == MESH or INTERNAL_GATEWAY_MARK in reference:
-                continue  # istiod's own Gateways for Gateway API ones: IST0165's business
+            if reference == MESH:
+                continue
+            if INTERNAL_GATEWAY_MARK in reference.split("/", 1)[-1]:
+                yield Finding.of(
+                    "internal-gateway-reference",
+                    f"gateway {reference} is one istiod generates for a Gateway API Gateway: "
+                    "its name is internal and may change; attach an HTTPRoute to the Gateway "
+                    "API Gateway, or bind to that Gateway by its namespace/name",
+                    **vs.where(path),
+                )
+                continue
             namespace, name, legacy = gateway_reference(reference, vs.namespace)
             if legacy:
                 yield Finding.of(

@@ -146,21 +146,30 @@ def _in_mesh(snap: Snapshot, namespace: str, template: PodTemplate) -> bool:
 def check_service_associations(snap: Snapshot) -> Iterator[Finding]:
     """IST0116: Services selecting one workload's pods use one port with two protocols;
     IST0137: they send different ports to one targetPort."""
-    by_namespace: dict[str, list[Resource[ServiceSpec]]] = defaultdict(list)
+    meshed = [
+        workload
+        for workload in _workloads(snap)
+        if workload.metadata.labels.get(GATEWAY_MANAGED) != WAYPOINT
+        and _in_mesh(snap, workload.namespace, workload.spec.template)
+    ]
+    if not meshed:
+        return
+    # an inverted index of the pods' labels, so a Service costs the workloads it may select
+    by_label: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for position, workload in enumerate(meshed):
+        for key, value in workload.spec.template.metadata.labels.items():
+            by_label[(workload.namespace, key, value)].append(position)
+    selected: dict[int, list[Resource[ServiceSpec]]] = defaultdict(list)
     for service in snap.services:
-        if service.spec.selector:
-            by_namespace[service.namespace].append(service)
-    for workload in _workloads(snap):
-        template = workload.spec.template
-        if workload.metadata.labels.get(GATEWAY_MANAGED) == WAYPOINT or not _in_mesh(
-            snap, workload.namespace, template
-        ):
+        selector = service.spec.selector
+        if not selector:
             continue
-        services = [
-            s
-            for s in by_namespace.get(workload.namespace, ())
-            if labels_match(s.spec.selector, template.metadata.labels)
-        ]
+        key, value = next(iter(selector.items()))
+        for position in by_label.get((service.namespace, key, value), ()):
+            if labels_match(selector, meshed[position].spec.template.metadata.labels):
+                selected[position].append(service)
+    for position in sorted(selected):
+        workload, services = meshed[position], selected[position]
         yield from _protocol_conflicts(workload, services)
         yield from _target_port_conflicts(workload, services)
 

@@ -23,6 +23,7 @@ def codes(output_format: str) -> None:
             {
                 "code": c.name,
                 "severity": c.severity.value,
+                "milder": c.milder.value if c.milder else None,
                 "summary": c.summary,
                 "istio_code": c.istio_code,
                 "kiali_code": c.kiali_code,
@@ -35,4 +36,5 @@ def codes(output_format: str) -> None:
     for c in ordered:
         refs = ", ".join(x for x in (c.istio_code, c.kiali_code) if x)
         suffix = f" [{refs}]" if refs else ""
-        click.echo(f"{c.name:<{width}}  {c.severity.value:<7}  {c.summary}{suffix}")
+        severity = f"{c.severity.value}/{c.milder.value}" if c.milder else c.severity.value
+        click.echo(f"{c.name:<{width}}  {severity:<13}  {c.summary}{suffix}")

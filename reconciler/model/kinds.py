@@ -12,6 +12,7 @@ Pure data; the spec models are attached by :mod:`reconciler.model.resources`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 NETWORKING_ISTIO = "networking.istio.io"
 SECURITY_ISTIO = "security.istio.io"
@@ -193,6 +194,7 @@ KNOWN_GROUPS = frozenset(k.group for k in _REGISTRY)
 """Groups whose kinds meshrc knows all of: another kind there is a mistake, not a CRD."""
 
 
+@lru_cache(maxsize=1024)
 def split_api_version(api_version: str) -> tuple[str, str]:
     """``networking.istio.io/v1`` -> (group, version); the core group ``v1`` -> ("", "v1")."""
     group, _, version = api_version.rpartition("/")

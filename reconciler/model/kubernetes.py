@@ -259,11 +259,14 @@ def secret_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "encrypted": "sops" in body}
 
 
+_SECRET_MAKERS = frozenset({"Certificate", "SealedSecret", "ExternalSecret"})
+
+
 def secret_made_by(body: Any, default_namespace: str) -> tuple[str, str] | None:
     """(namespace, name) of the Secret an object of a controller's kind makes, if it is one:
     a cert-manager Certificate (``spec.secretName``), a Bitnami SealedSecret or an External
     Secrets ExternalSecret (``spec.target.name``, else the object's name)."""
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or body.get("kind") not in _SECRET_MAKERS:
         return None
     kind, api_version = body.get("kind"), body.get("apiVersion")
     meta, spec = body.get("metadata"), body.get("spec")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,7 @@ from reconciler.model.kinds import (
     KNOWN_GROUPS,
     NETWORKING_ISTIO,
     SECURITY_ISTIO,
+    KindInfo,
     kind_info,
     split_api_version,
 )
@@ -170,9 +172,9 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
         message = "not a Kubernetes object: a mapping with apiVersion and kind is expected"
         return Parsed(findings=(_schema(origin, origin.field(None), message),))
     api_version, kind = body["apiVersion"], body["kind"]
-    unknown = _unknown_kind(origin, body, default_namespace)
-    if unknown is not None:
-        return Parsed(findings=(unknown,))
+    group, info, problem = _kind_verdict(api_version, kind)
+    if problem is not None:
+        return Parsed(findings=(_unknown_kind(origin, body, default_namespace, problem),))
     try:
         meta = ObjectMeta.model_validate(body.get("metadata") or {}, by_name=False)
     except ValidationError as exc:
@@ -182,11 +184,10 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
     if not meta.name:
         message = "metadata.name is required"
         return Parsed(findings=(_schema(origin, origin.field("metadata.name"), message, **where),))
-    info = kind_info(api_version, kind)
     if info is not None and not info.checked:
         return Parsed(listed=Listed(api_version, kind, namespace, meta.name, origin))
     spec = None
-    spec_model = SPECS.get((split_api_version(api_version)[0], kind))
+    spec_model = SPECS.get((group, kind))
     if spec_model is not None:
         raw_spec = secret_fields(body) if spec_model is SecretSpec else body.get("spec")
         try:
@@ -252,33 +253,52 @@ def _is_object(body: Any) -> bool:
     )
 
 
-def _unknown_kind(origin: Origin, body: dict[str, Any], default_namespace: str) -> Finding | None:
-    """An ``unknown-kind`` finding for a kind (or version) meshrc does not know, else None.
+_Problem = tuple[str, str, str | None]
+"""An unknown kind's message, the field it is about, and its severity when milder."""
+
+
+@lru_cache(maxsize=4096)
+def _kind_verdict(api_version: str, kind: str) -> tuple[str, KindInfo | None, _Problem | None]:
+    """The group of a kind, what meshrc knows of it, and why it is an ``unknown-kind`` (None
+    when it is not): once per (apiVersion, kind), not once per document.
 
     In a group meshrc knows every kind of, an unknown kind or version is a mistake the API
     server would refuse (an error); elsewhere it is most likely a CRD meshrc has no model of.
     """
-    api_version, kind = body["apiVersion"], body["kind"]
     group, version = split_api_version(api_version)
     info = kind_info(api_version, kind)
-    where: dict[str, Any] = {"kind": kind, "file": origin.file, "line": origin.line}
+    if info is not None:
+        if info.serves(version):
+            return group, info, None
+        served = ", ".join(f"{group}/{v}" for v in sorted(info.versions))
+        return (
+            group,
+            info,
+            (f"{kind} is not served at {api_version} (served: {served})", "apiVersion", None),
+        )
+    if group in KNOWN_GROUPS:
+        shown = f"the {group} group" if group else "the core group (v1)"
+        message = f"{kind} is not a kind of {shown}: misspelt, or not a Kubernetes kind"
+        return group, None, (message, "kind", None)
+    message = f"{api_version} {kind} is a kind meshrc does not know: it is not checked"
+    return group, None, (message, "", "info")
+
+
+def _unknown_kind(
+    origin: Origin, body: dict[str, Any], default_namespace: str, problem: _Problem
+) -> Finding:
+    message, field, severity = problem
+    where: dict[str, Any] = {"kind": body["kind"], "file": origin.file, "line": origin.line}
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("name"), str):
         namespace = meta.get("namespace")
         where["name"] = meta["name"]
         where["namespace"] = namespace if isinstance(namespace, str) else default_namespace
-    if info is not None:
-        if info.serves(version):
-            return None
-        served = ", ".join(f"{group}/{v}" for v in sorted(info.versions))
-        message = f"{kind} is not served at {api_version} (served: {served})"
-        return Finding.of("unknown-kind", message, **where | {"field": origin.field("apiVersion")})
-    if group in KNOWN_GROUPS:
-        shown = f"the {group} group" if group else "the core group (v1)"
-        message = f"{kind} is not a kind of {shown}: misspelt, or not a Kubernetes kind"
-        return Finding.of("unknown-kind", message, **where | {"field": origin.field("kind")})
-    message = f"{api_version} {kind} is a kind meshrc does not know: it is not checked"
-    return Finding.of("unknown-kind", message, **where | {"severity": "info"})
+    if field:
+        where["field"] = origin.field(field)
+    if severity:
+        where["severity"] = severity
+    return Finding.of("unknown-kind", message, **where)
 
 
 def _schema(origin: Origin, field: str | None, message: str, **where: Any) -> Finding:

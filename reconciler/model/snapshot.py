@@ -289,19 +289,16 @@ def _remember_kubernetes_gateway(snap: Snapshot, listed: Listed, body: Any) -> N
 
 def _declared(doc: Document, parsed: Parsed) -> tuple[tuple[str, str, str, str], Origin] | None:
     """The identity (group, kind, namespace, name) of what a document declares, and where."""
+    found = parsed.resource or parsed.listed
+    if found is not None:
+        group = split_api_version(found.api_version)[0]
+        return (group, found.kind, found.namespace, found.name), found.origin
+    broken = parsed.broken
+    if broken is None:
+        return None
+    group = split_api_version(doc.body["apiVersion"])[0]  # a broken object has one
     origin = Origin(doc.file, doc.index, doc.line, doc.path)
-    api_version = doc.body.get("apiVersion") if isinstance(doc.body, dict) else None
-    group = split_api_version(api_version)[0] if isinstance(api_version, str) else ""
-    if parsed.resource is not None:
-        r = parsed.resource
-        return (group, r.kind, r.namespace, r.name), r.origin
-    if parsed.listed is not None:
-        listed = parsed.listed
-        return (group, listed.kind, listed.namespace, listed.name), listed.origin
-    if parsed.broken is not None:
-        broken = parsed.broken
-        return (group, broken.kind, broken.namespace, broken.name), origin
-    return None
+    return (group, broken.kind, broken.namespace, broken.name), origin
 
 
 def _duplicate(

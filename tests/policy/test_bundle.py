@@ -61,7 +61,7 @@ def test_a_declaration_that_is_not_a_list_of_kinds_names_file_and_line() -> None
 
 def test_the_pack_declares_the_kinds_its_rules_read() -> None:
     kinds = load_bundle([builtin_folder()]).input_kinds
-    assert kinds == {"VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Service"}
+    assert kinds == {"VirtualService", "DestinationRule", "Gateway"}
 
 
 def test_a_module_is_sent_after_the_packages_it_references() -> None:
