@@ -22,12 +22,10 @@ dr(namespace, name, spec) := k8s_object(istio, "DestinationRule", namespace, nam
 
 gateway(namespace, name, spec) := k8s_object(istio, "Gateway", namespace, name, spec)
 
-service_entry(namespace, name, spec) := k8s_object(istio, "ServiceEntry", namespace, name, spec)
+# k8s_gateway(namespace, name, spec): a Gateway of the Kubernetes Gateway API.
+k8s_gateway(namespace, name, spec) := k8s_object("gateway.networking.k8s.io/v1", "Gateway", namespace, name, spec)
 
 service(namespace, name) := k8s_object("v1", "Service", namespace, name, {"ports": [{"port": 9080}]})
-
-# with_annotations(r, annotations): r with these metadata annotations.
-with_annotations(r, annotations) := object.union(r, {"metadata": {"annotations": annotations}})
 
 # mesh(resources): the input document of a snapshot of these resources, with its index
 # {kind: {namespace: {name: position}}} (the first object of each name, as meshrc does).

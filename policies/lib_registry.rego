@@ -1,9 +1,9 @@
 # METADATA
 # title: Lookups in the snapshot, as istiod resolves names
 # description: >-
-#   Hosts traffic can go to (Services, ServiceEntry hosts), the DestinationRules that apply
-#   to a host for a client namespace, and Gateways: the Rego twin of the indexes of
-#   reconciler/model/snapshot.py. Services and Gateways are found by name through
+#   The DestinationRules that apply to a host for a client namespace, and Gateways (Istio's
+#   and the Kubernetes Gateway API's) by name with the hosts they admit: the Rego twin of
+#   the indexes of reconciler/model/snapshot.py. Gateways are found by name through
 #   input.index; the other indexes are sets of composite keys ("host|namespace|subset"),
 #   computed once per evaluation and only when a rule needs them, so that no lookup scans
 #   the snapshot (see the performance note in lib_resources.rego). Rules of other packages
@@ -11,12 +11,10 @@
 #   a rule is reached through its import.
 # custom:
 #   meshrc:
-#     input_kinds: [DestinationRule, Gateway, Service, ServiceEntry]
+#     input_kinds: [DestinationRule, Gateway]
 package meshrc.lib.registry
 
 import data.meshrc.lib.hosts
-
-export_to_annotation := "networking.istio.io/exportTo"
 
 # --------------------------------------------------------------------------- visibility
 
@@ -40,73 +38,6 @@ export_to(spec) := listed if {
 	listed := spec.exportTo
 	is_array(listed)
 } else := []
-
-# A Service is exported by the annotation networking.istio.io/exportTo: "a, b".
-service_export_to(r) := [target |
-	some part in split(value, ",")
-	target := trim_space(part)
-	target != ""
-] if {
-	value := r.metadata.annotations[export_to_annotation]
-	is_string(value)
-} else := []
-
-# --------------------------------------------------------------------------- backends
-
-# has_backend(host, client_namespace): a Service or ServiceEntry visible from the client's
-# namespace provides host (a Service "name.ns.svc.cluster.local", a ServiceEntry host,
-# else a wildcard ServiceEntry host covering it).
-has_backend(host, client) if {
-	not "Service" in data.meshrc.lib.resources.unread_kinds
-	endswith(host, ".svc.cluster.local")
-	parts := split(host, ".")
-	count(parts) == 5
-	r := input.resources[input.index.Service[parts[1]][parts[0]]]
-	hosts.visible(service_export_to(r), parts[1], client)
-}
-
-has_backend(host, client) if _backend_visible(host, client)
-
-has_backend(host, client) if {
-	count(_backend_wildcards) > 0
-	some pattern in hosts.covering_wildcards(host)
-	pattern in _backend_wildcards
-	_backend_visible(pattern, client)
-}
-
-_backend_visible(host, _) if concat("|", [host, "*"]) in _backend_keys
-
-_backend_visible(host, client) if concat("|", [host, client]) in _backend_keys
-
-# _backend_keys: "host|namespace" for every ServiceEntry host (maybe a wildcard) and every
-# namespace that sees it ("*": all of them); Services too when input.index cannot be used.
-_backend_keys contains concat("|", [host, namespace]) if {
-	some i in data.meshrc.lib.resources.of_kind.ServiceEntry
-	r := input.resources[i]
-	listed := r.spec.hosts
-	is_array(listed)
-	some namespace in exported(r.metadata.namespace, export_to(r.spec))
-	some host in listed
-	is_string(host)
-	host != ""
-}
-
-_backend_keys contains concat("|", [host, namespace]) if {
-	"Service" in data.meshrc.lib.resources.unread_kinds
-	some i in data.meshrc.lib.resources.of_kind.Service
-	r := input.resources[i]
-	host := concat(".", [r.metadata.name, r.metadata.namespace, data.meshrc.lib.hosts.cluster_domain])
-	some namespace in exported(r.metadata.namespace, service_export_to(r))
-}
-
-_backend_wildcards contains host if {
-	some i in data.meshrc.lib.resources.of_kind.ServiceEntry
-	listed := input.resources[i].spec.hosts
-	is_array(listed)
-	some host in listed
-	is_string(host)
-	startswith(host, "*")
-}
 
 # --------------------------------------------------------------------------- DestinationRules
 
@@ -280,22 +211,65 @@ rule_sees(i, client) if {
 
 # --------------------------------------------------------------------------- Gateways
 
-# gateway(namespace, name): the position of the Istio Gateway of that name (a Gateway of
-# the Kubernetes Gateway API is another kind of object and does not count).
+# gateway(namespace, name): the position of the Istio Gateway of that name (the first one:
+# meshrc keeps the first of an object declared twice).
 gateway(namespace, name) := i if {
-	not "Gateway" in data.meshrc.lib.resources.unread_kinds
 	i := input.index.Gateway[namespace][name]
-} else := max({i |
-	some i in data.meshrc.lib.resources.of_kind.Gateway
-	input.resources[i].metadata.namespace == namespace
-	input.resources[i].metadata.name == name
-}) if {
+	i in data.meshrc.lib.resources.of_kind.Gateway
+} else := _istio_gateways[_gateway_key(namespace, name)] if {
 	"Gateway" in data.meshrc.lib.resources.unread_kinds
 }
 
-# well_formed_gateway(i): the servers of Gateway i can be read: unset, or a list of
+# kubernetes_gateway(namespace, name): the position of the Gateway of the Kubernetes Gateway
+# API of that name, to which a VirtualService may bind as istiod allows.
+kubernetes_gateway(namespace, name) := _kubernetes_gateways[_gateway_key(namespace, name)]
+
+# gateway_exists(namespace, name): a VirtualService may name it in its gateways: an Istio
+# Gateway (readable or not) or a Gateway API Gateway.
+gateway_exists(namespace, name) if gateway(namespace, name)
+
+gateway_exists(namespace, name) if kubernetes_gateway(namespace, name)
+
+# bound_gateway(namespace, name): the gateway whose hosts a VirtualService bound to
+# namespace/name is matched against: the Istio Gateway of that name when its servers can
+# be read, else the Gateway API Gateway of that name; undefined when neither.
+bound_gateway(namespace, name) := i if {
+	i := gateway(namespace, name)
+	well_formed_gateway(i)
+} else := kubernetes_gateway(namespace, name)
+
+_istio_gateways := _first_by_name(data.meshrc.lib.resources.of_kind.Gateway)
+
+_kubernetes_gateways := _first_by_name(data.meshrc.lib.resources.kubernetes_gateways)
+
+# _first_by_name(positions): {"namespace/name": position} of the first object of each name
+# among positions (sorted pairs, then the first of each run: no grouping comprehension).
+_first_by_name(positions) := {pair[0]: pair[1] |
+	some n, pair in pairs
+	_first_of_run(pairs, n)
+} if {
+	pairs := sort([[key, i] |
+		some i in positions
+		r := input.resources[i]
+		key := _gateway_key(r.metadata.namespace, r.metadata.name)
+	])
+}
+
+_first_of_run(_, n) if n == 0
+
+_first_of_run(pairs, n) if pairs[n - 1][0] != pairs[n][0]
+
+_gateway_key(namespace, name) := concat("/", [namespace, name]) if {
+	is_string(namespace)
+	is_string(name)
+}
+
+# well_formed_gateway(i): the servers of Istio Gateway i can be read: unset, or a list of
 # mappings whose hosts are lists of strings.
-well_formed_gateway(i) if {
+well_formed_gateway(i) if i in _well_formed_gateways
+
+_well_formed_gateways contains i if {
+	some i in data.meshrc.lib.resources.of_kind.Gateway
 	spec := input.resources[i].spec
 	is_object(spec)
 	servers := _list_or_empty(object.get(spec, "servers", null))
@@ -307,33 +281,132 @@ well_formed_gateway(i) if {
 	}
 }
 
-# _server_keys: "gateway position|namespace pattern|host" of every server host.
-_server_keys contains sprintf("%d|%s|%s", [i, parts[0], parts[1]]) if {
-	some i in data.meshrc.lib.resources.of_kind.Gateway
-	r := input.resources[i]
-	servers := r.spec.servers
-	is_array(servers)
-	some server in servers
-	listed := server.hosts
-	is_array(listed)
-	some server_host in listed
-	parts := hosts.split_server_host(server_host, r.metadata.namespace)
+# listener_hosts(i): the hostname of each listener of Gateway API Gateway i, "*" for a
+# listener without one (it takes every host); [] when its listeners are not a list.
+listener_hosts(i) := [_listener_host(listener) | some listener in listeners] if {
+	listeners := input.resources[i].spec.listeners
+	is_array(listeners)
+} else := []
+
+_listener_host(listener) := hostname if {
+	is_object(listener)
+	hostname := listener.hostname
+	is_string(hostname)
+	hostname != ""
+} else := "*"
+
+# admits(i, vs_namespace, host): gateway i admits host (a VirtualService host, expanded)
+# from a VirtualService of vs_namespace: some host of the gateway and host have a name in
+# common ("*.example.com" and "a.example.com", either way). An Istio Gateway's server
+# hosts count when their namespace is "*" or vs_namespace; a Gateway API Gateway's
+# listener hostnames count for every namespace.
+#
+# By set intersection, not by comparing names one by one: a gateway host covering host is
+# host itself, "*", or "*" followed by a suffix of host that starts at a dot; a host "*.x"
+# covers the gateway hosts with the proper suffix ".x" (indexed for each gateway host);
+# "*" covers any. Only a wildcard that is not "*" nor starts with "*." ("*x.com", on either
+# side) makes the gateway's hosts be compared one by one.
+admits(i, vs_namespace, host) if {
+	names := _host_index(i)[0]
+	covering := _covering(host)
+	some pattern in ["*", vs_namespace]
+	count(names[pattern] & covering) > 0
 }
 
-# admits(i, vs_namespace, host): some server of Gateway i admits host (a VirtualService
-# host, expanded) from a VirtualService of vs_namespace: the server's namespace is "*" or
-# vs_namespace, and the two names intersect ("*.example.com" and "a.example.com" either way).
 admits(i, vs_namespace, host) if {
-	some pattern in {"*", vs_namespace}
-	some name in (hosts.covering_wildcards(host) | {host})
-	sprintf("%d|%s|%s", [i, pattern, name]) in _server_keys
+	startswith(host, "*.")
+	suffixes := _host_index(i)[1]
+	some pattern in ["*", vs_namespace]
+	substring(host, 1, -1) in suffixes[pattern]
 }
 
 admits(i, vs_namespace, host) if {
-	startswith(host, "*")
-	some server in input.resources[i].spec.servers
+	host == "*"
+	names := _host_index(i)[0]
+	some pattern in ["*", vs_namespace]
+	count(names[pattern]) > 0
+}
+
+admits(i, vs_namespace, host) if {
+	_odd(i, host)
+	some entry in _gateway_hosts(i)
+	entry[0] in {"*", vs_namespace}
+	hosts.intersects(entry[1], host)
+}
+
+# _covering(host): the names that cover host when they are a gateway's: host itself, "*",
+# and "*" followed by each suffix of host that starts at a dot (not at its first character).
+_covering(host) := {host, "*"} | {concat("", ["*", substring(host, k, -1)]) |
+	some k in indexof_n(host, ".")
+	k > 0
+} if is_string(host)
+
+_odd(_, host) if _odd_wildcard(host)
+
+_odd(i, _) if _host_index(i)[2]
+
+_odd_wildcard(name) if {
+	startswith(name, "*")
+	name != "*"
+	not startswith(name, "*.")
+}
+
+# _gateway_hosts(i): [namespace pattern, host] of each host of gateway i (an Istio Gateway's
+# server hosts, a Gateway API Gateway's listener hostnames for the pattern "*").
+_gateway_hosts(i) := [["*", host] | some host in listener_hosts(i)] if {
+	_is_kubernetes_gateway(i)
+} else := [parts |
+	some server in _servers(i)
 	some server_host in server.hosts
 	parts := hosts.split_server_host(server_host, input.resources[i].metadata.namespace)
-	parts[0] in {"*", vs_namespace}
-	hosts.covers(host, parts[1])
+]
+
+# _host_index(i): [names, suffixes, odd] of gateway i: {namespace pattern: its hosts},
+# {namespace pattern: each proper suffix of its hosts that starts at a dot}, and whether
+# it has a wildcard host that is not "*" nor starts with "*.".
+_host_index(i) := _kubernetes_host_index[i] if _is_kubernetes_gateway(i)
+
+else := _istio_host_index[i]
+
+_istio_host_index := {i: _indexed_hosts(_gateway_hosts(i)) | some i in _well_formed_gateways}
+
+_kubernetes_host_index := {i: _indexed_hosts(_gateway_hosts(i)) |
+	some i in data.meshrc.lib.resources.kubernetes_gateways
 }
+
+_indexed_hosts(entries) := [
+	{pattern: {entry[1] | some entry in entries; entry[0] == pattern} | some pattern in patterns},
+	{pattern: {suffix |
+		some entry in entries
+		entry[0] == pattern
+		some k in indexof_n(entry[1], ".")
+		k > 0
+		suffix := substring(entry[1], k, -1)
+	} |
+		some pattern in patterns
+	},
+	count([entry | some entry in entries; _odd_wildcard(entry[1])]) > 0,
+] if {
+	patterns := {entry[0] | some entry in entries}
+}
+
+# server_hosts(i): the hosts of gateway i as written, sorted, for messages: an Istio
+# Gateway's server hosts (each once); a Gateway API Gateway's listener hostnames ("*" for
+# a listener without one, and for a Gateway without listeners).
+server_hosts(i) := sort(listed) if {
+	_is_kubernetes_gateway(i)
+	listed := listener_hosts(i)
+	count(listed) > 0
+} else := ["*"] if {
+	_is_kubernetes_gateway(i)
+} else := sort({server_host |
+	some server in _servers(i)
+	some server_host in server.hosts
+})
+
+# _servers(i): the servers of Istio Gateway i, when well formed.
+_servers(i) := _list_or_empty(object.get(input.resources[i].spec, "servers", null)) if {
+	well_formed_gateway(i)
+}
+
+_is_kubernetes_gateway(i) if input.resources[i].apiVersion in data.meshrc.lib.resources.gateway_api_versions

@@ -3,33 +3,7 @@ package meshrc.lib.registry_test
 import data.meshrc.lib.registry
 import data.meshrc.test.fixtures as fx
 
-# --------------------------------------------------------------------------- backends
-
-backends := fx.mesh([
-	fx.service("shop", "reviews"),
-	fx.with_annotations(fx.service("shop", "private"), {"networking.istio.io/exportTo": ". , web"}),
-	fx.service_entry("shop", "api", {"hosts": ["api.example.org"], "exportTo": ["."]}),
-	fx.service_entry("shop", "partners", {"hosts": ["*.partner.io"]}),
-])
-
-test_services_are_found_by_name if {
-	registry.has_backend("reviews.shop.svc.cluster.local", "web") with input as backends
-	not registry.has_backend("reviews.web.svc.cluster.local", "web") with input as backends
-	not registry.has_backend("reviews.shop", "web") with input as backends
-}
-
-test_the_service_export_annotation if {
-	registry.has_backend("private.shop.svc.cluster.local", "shop") with input as backends
-	registry.has_backend("private.shop.svc.cluster.local", "web") with input as backends
-	not registry.has_backend("private.shop.svc.cluster.local", "mobile") with input as backends
-}
-
-test_service_entry_hosts_and_their_export if {
-	registry.has_backend("api.example.org", "shop") with input as backends
-	not registry.has_backend("api.example.org", "web") with input as backends
-	registry.has_backend("eu.partner.io", "web") with input as backends
-	not registry.has_backend("partner.io", "web") with input as backends
-}
+# --------------------------------------------------------------------------- visibility
 
 test_exported if {
 	registry.exported("shop", []) == {"*"}
@@ -126,25 +100,116 @@ test_admits if {
 	not registry.admits(1, "shop", "a.example.com") with input as gateways
 }
 
+# Wildcards that are not "*" nor start with "*." match as written ("*ample.com" covers
+# "example.com"), on either side: the gateway's hosts are compared one by one.
+test_admits_with_odd_wildcards if {
+	doc := fx.mesh([
+		fx.gateway("a", "odd", {"servers": [{"hosts": ["*ample.com", "web/*x.org"]}]}),
+		fx.gateway("a", "plain", {"servers": [{"hosts": ["example.com", "*.example.org"]}], "selector": {}}),
+		fx.k8s_gateway("a", "odd-api", {"listeners": [{"hostname": "*ample.net"}]}),
+		fx.gateway("a", "null", {"servers": null}),
+	])
+	registry.admits(0, "shop", "example.com") with input as doc
+	registry.admits(0, "shop", "a.example.com") with input as doc
+	not registry.admits(0, "shop", "example.org") with input as doc
+	registry.admits(0, "web", "ax.org") with input as doc
+	not registry.admits(0, "web", "x.org") with input as doc
+	not registry.admits(0, "shop", "ax.org") with input as doc
+	registry.admits(1, "shop", "*ample.com") with input as doc
+	registry.admits(1, "shop", "*.org") with input as doc
+	not registry.admits(1, "shop", "*ample.net") with input as doc
+	registry.admits(2, "shop", "sample.net") with input as doc
+	not registry.admits(2, "shop", "sample.org") with input as doc
+	not registry.admits(3, "shop", "*") with input as doc
+	registry.server_hosts(3) == [] with input as doc
+}
+
 test_a_gateway_api_gateway_is_not_an_istio_gateway if {
 	doc := fx.mesh([
-		fx.k8s_object("gateway.networking.k8s.io/v1", "Gateway", "istio-system", "public", {}),
+		fx.k8s_gateway("istio-system", "public", {}),
 		fx.gateway("istio-system", "other", {}),
 	])
 	not registry.gateway("istio-system", "public") with input as doc
+	registry.kubernetes_gateway("istio-system", "public") == 0 with input as doc
+	registry.gateway_exists("istio-system", "public") with input as doc
 	registry.gateway("istio-system", "other") == 1 with input as doc
+	not registry.kubernetes_gateway("istio-system", "other") with input as doc
+	not registry.gateway_exists("istio-system", "gone") with input as doc
 }
 
-# A Knative Service first under the same name: Services are looked up by scanning.
-test_services_when_the_index_points_at_another_api_group if {
+# Istio and Gateway API Gateways of one name, in either order, and each declared twice:
+# the first of each group counts, whichever the index points at.
+test_gateways_of_both_groups_under_one_name if {
+	k8s := fx.k8s_gateway("istio-system", "gw", {})
+	istio := fx.gateway("istio-system", "gw", {})
+	registry.gateway("istio-system", "gw") == 1 with input as fx.mesh([k8s, istio, istio])
+	registry.kubernetes_gateway("istio-system", "gw") == 0 with input as fx.mesh([k8s, istio, k8s])
+	registry.gateway("istio-system", "gw") == 0 with input as fx.mesh([istio, k8s])
+	registry.kubernetes_gateway("istio-system", "gw") == 1 with input as fx.mesh([istio, k8s])
+}
+
+# Other API groups and unserved versions of the kind Gateway are neither.
+test_gateways_of_other_groups_and_versions if {
 	doc := fx.mesh([
-		fx.k8s_object("serving.knative.dev/v1", "Service", "shop", "reviews", {}),
-		fx.service("shop", "reviews"),
-		fx.with_annotations(fx.service("shop", "private"), {"networking.istio.io/exportTo": "."}),
+		fx.k8s_object("gateway.networking.k8s.io/v1alpha2", "Gateway", "a", "old", {}),
+		fx.k8s_object("example.io/v1", "Gateway", "a", "other", {}),
+		fx.k8s_gateway("a", "", {}),
 	])
-	registry.has_backend("reviews.shop.svc.cluster.local", "web") with input as doc
-	registry.has_backend("private.shop.svc.cluster.local", "shop") with input as doc
-	not registry.has_backend("private.shop.svc.cluster.local", "web") with input as doc
+	not registry.gateway_exists("a", "old") with input as doc
+	not registry.gateway_exists("a", "other") with input as doc
+	not registry.gateway_exists("a", "") with input as doc
+}
+
+# The gateway whose hosts a binding is matched against: Istio's when readable, else the
+# Gateway API one of the same name.
+test_bound_gateway if {
+	doc := fx.mesh([
+		fx.gateway("a", "istio", {}),
+		fx.gateway("a", "both", {"servers": "garbage"}),
+		fx.k8s_gateway("a", "both", {}),
+		fx.gateway("a", "broken", {"servers": [{"hosts": [1]}]}),
+	])
+	registry.bound_gateway("a", "istio") == 0 with input as doc
+	registry.bound_gateway("a", "both") == 2 with input as doc
+	not registry.bound_gateway("a", "broken") with input as doc
+	not registry.bound_gateway("a", "gone") with input as doc
+}
+
+listeners := fx.mesh([
+	fx.k8s_gateway("a", "named", {"listeners": [{"hostname": "*.example.com"}, {"hostname": "api.example.org"}]}),
+	fx.k8s_gateway("a", "open", {"listeners": [{"hostname": "x.example.com"}, {"name": "http"}]}),
+	fx.k8s_gateway("a", "odd", {"listeners": ["x", {"hostname": ""}, {"hostname": 3}]}),
+	fx.k8s_gateway("a", "none", {"listeners": "x"}),
+	fx.k8s_gateway("a", "empty", {}),
+])
+
+test_listener_hosts if {
+	registry.listener_hosts(0) == ["*.example.com", "api.example.org"] with input as listeners
+	registry.listener_hosts(1) == ["x.example.com", "*"] with input as listeners
+	registry.listener_hosts(2) == ["*", "*", "*"] with input as listeners
+	registry.listener_hosts(3) == [] with input as listeners
+	registry.listener_hosts(4) == [] with input as listeners
+}
+
+test_a_gateway_api_gateway_admits_its_listeners_hostnames if {
+	registry.admits(0, "shop", "a.example.com") with input as listeners
+	registry.admits(0, "shop", "api.example.org") with input as listeners
+	registry.admits(0, "shop", "*.example.com") with input as listeners
+	registry.admits(0, "shop", "*.org") with input as listeners
+	registry.admits(0, "shop", "*") with input as listeners
+	not registry.admits(0, "shop", "example.com") with input as listeners
+	not registry.admits(0, "shop", "*.example.net") with input as listeners
+	registry.admits(1, "shop", "anything.io") with input as listeners
+	registry.admits(2, "shop", "anything.io") with input as listeners
+	not registry.admits(3, "shop", "anything.io") with input as listeners
+	not registry.admits(4, "shop", "*") with input as listeners
+}
+
+test_server_hosts if {
+	registry.server_hosts(0) == ["*.example.com", "./internal.example.org", "web/admin.example.net"] with input as gateways
+	registry.server_hosts(1) == [] with input as gateways
+	registry.server_hosts(0) == ["*.example.com", "api.example.org"] with input as listeners
+	registry.server_hosts(3) == ["*"] with input as listeners
 }
 
 test_a_malformed_wildcard_rule_makes_the_hosts_it_covers_unknown if {

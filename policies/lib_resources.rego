@@ -2,11 +2,13 @@
 # title: The objects of the snapshot, and findings about them
 # description: >-
 #   Which objects of input.resources the pack reads (by kind, like the Python checks: Istio
-#   networking kinds at a served version, core v1 Services; named objects only), safe
-#   accessors for possibly invalid objects, and the finding constructor.
+#   networking kinds at a served version, and Gateways of the Kubernetes Gateway API; named
+#   objects only), safe accessors for possibly invalid objects, and the finding constructor.
+#   The kind name Gateway in input_kinds covers both API groups (meshrc filters the input
+#   by kind name): the rules tell them apart by apiVersion.
 # custom:
 #   meshrc:
-#     input_kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry, Service]
+#     input_kinds: [VirtualService, DestinationRule, Gateway]
 package meshrc.lib.resources
 
 istio_api_versions := {
@@ -15,7 +17,14 @@ istio_api_versions := {
 	"networking.istio.io/v1alpha3",
 }
 
-istio_kinds := {"VirtualService", "DestinationRule", "Gateway", "ServiceEntry"}
+# The versions of the Kubernetes Gateway API at which meshrc reads a Gateway (the served
+# ones of reconciler/model/kinds.py; another version is an unknown-kind error there).
+gateway_api_versions := {
+	"gateway.networking.k8s.io/v1",
+	"gateway.networking.k8s.io/v1beta1",
+}
+
+istio_kinds := {"VirtualService", "DestinationRule", "Gateway"}
 
 # The catalogue's severities (reconciler/codes.py) of the codes the pack emits.
 severities := {
@@ -31,31 +40,37 @@ severities := {
 	"dr-tls-disabled": "warning",
 }
 
-# of_kind[kind]: positions in input.resources of the objects of each kind the pack reads,
-# shared (memoized) by every rule of one evaluation. Found through input.index, which
-# holds one position per kind, namespace and name (the first object of that name). Only
-# when the index points at an object the pack does not read (another API group for the
-# same kind: a Gateway of the Kubernetes Gateway API, a Knative Service; an unserved
-# version; an empty name) is the whole snapshot scanned instead.
+# of_kind[kind]: positions in input.resources of the objects of each kind the pack reads
+# (for Gateway: Istio Gateways), shared (memoized) by every rule of one evaluation. Found
+# through input.index, which holds one position per kind, namespace and name (the first
+# object of that name). Only for a kind whose index points at an object the pack does not
+# read there (another API group for the same kind: a Gateway of the Kubernetes Gateway API;
+# an unserved version; an empty name) is the whole snapshot scanned instead, once.
 #
 # Performance note, for this file and the others: OPA evaluates partial object rules with
 # many keys (p[k] := v, p[k] contains v) in quadratic time, and regorus evaluates grouping
 # comprehensions ({k: {v | ... k ...} | ...}) in quadratic time. The pack therefore builds
 # its indexes as plain sets of composite keys ("host|subset"), objects with unique keys,
 # and input.index lookups; keyed grouping is only used for a handful of keys.
-of_kind := _indexed if count(unread_kinds) == 0
+of_kind := {kind: _positions(kind) | some kind in read_kinds}
 
-else := _scanned
+_positions(kind) := {i | some by_name in _index(kind); some i in by_name} if {
+	not kind in unread_kinds
+} else := {i | some i, r in _resources; r.kind == kind; _reads(r)}
 
-_indexed := {kind: {i | some by_name in by_namespace; some i in by_name} |
-	some kind in read_kinds
-	by_namespace := _index(kind)
+# kubernetes_gateways: positions of the Gateways of the Kubernetes Gateway API (at a
+# version meshrc reads, named). A scan of the snapshot, made only when a rule asks: when a
+# gateway reference names no Istio Gateway.
+kubernetes_gateways := {i |
+	some i, r in _resources
+	r.kind == "Gateway"
+	r.apiVersion in gateway_api_versions
+	_named(r)
 }
 
-_scanned := {kind: {i | some i, r in input.resources; r.kind == kind; _reads(r)} | some kind in read_kinds} if {
-	count(unread_kinds) > 0
-	is_array(input.resources)
-}
+_resources := input.resources if is_array(input.resources)
+
+else := []
 
 # _index(kind): input.index[kind], with only the per-namespace entries that are mappings.
 _index(kind) := {ns: by_name |
@@ -66,20 +81,14 @@ _index(kind) := {ns: by_name |
 	is_object(by_namespace)
 } else := {}
 
-read_kinds := istio_kinds | {"Service"}
+read_kinds := istio_kinds
 
 # unread_kinds: kinds whose index points at an object the pack does not read.
 unread_kinds contains kind if {
-	some kind in istio_kinds
+	some kind in read_kinds
 	some by_name in _index(kind)
 	some i in by_name
 	not input.resources[i].apiVersion in istio_api_versions
-}
-
-unread_kinds contains "Service" if {
-	some by_name in _index("Service")
-	some i in by_name
-	input.resources[i].apiVersion != "v1"
 }
 
 unread_kinds contains kind if {
@@ -91,12 +100,6 @@ unread_kinds contains kind if {
 _reads(r) if {
 	r.apiVersion in istio_api_versions
 	r.kind in istio_kinds
-	_named(r)
-}
-
-_reads(r) if {
-	r.apiVersion == "v1"
-	r.kind == "Service"
 	_named(r)
 }
 

@@ -16,24 +16,32 @@ test_of_kind_finds_the_kinds_the_pack_reads_through_the_index if {
 	of_kind := res.of_kind with input as snapshot
 	of_kind.VirtualService == {0, 4}
 	of_kind.DestinationRule == {1}
-	of_kind.Service == {2}
 	of_kind.Gateway == {3}
+	not of_kind.Service
 	not of_kind.Deployment
 	count(res.unread_kinds) == 0 with input as snapshot
 }
 
 # A Gateway of the Kubernetes Gateway API first under the same name: the index points at
-# it, so the snapshot is scanned for the Istio kinds instead.
+# it, so the snapshot is scanned for Istio Gateways instead (the other kinds still come
+# from the index).
 test_of_kind_scans_when_the_index_points_at_another_api_group if {
 	doc := fx.mesh([
-		fx.k8s_object("gateway.networking.k8s.io/v1", "Gateway", "istio-system", "gw", {}),
+		fx.k8s_gateway("istio-system", "gw", {}),
 		fx.gateway("istio-system", "gw", {}),
 		fx.vs("shop", "a", {}),
+		fx.k8s_gateway("istio-system", "other", {}),
+		fx.k8s_object("gateway.networking.k8s.io/v1alpha2", "Gateway", "istio-system", "old", {}),
 	])
 	res.unread_kinds == {"Gateway"} with input as doc
 	of_kind := res.of_kind with input as doc
 	of_kind.Gateway == {1}
 	of_kind.VirtualService == {2}
+	res.kubernetes_gateways == {0, 3} with input as doc
+}
+
+test_a_snapshot_that_is_no_list_has_no_gateway_api_gateways if {
+	res.kubernetes_gateways == set() with input as {"resources": {"a": fx.k8s_gateway("a", "b", {})}}
 }
 
 test_unserved_versions_and_nameless_objects_are_not_read if {
@@ -70,16 +78,6 @@ test_rule_label if {
 	res.rule_label({"name": "canary"}, 2) == "2 (canary)"
 	res.rule_label({}, 2) == "2"
 	res.rule_label({"name": ""}, 0) == "0"
-}
-
-test_of_kind_scans_for_services_behind_a_knative_service if {
-	doc := fx.mesh([
-		fx.k8s_object("serving.knative.dev/v1", "Service", "shop", "a", {}),
-		fx.service("shop", "a"),
-	])
-	res.unread_kinds == {"Service"} with input as doc
-	of_kind := res.of_kind with input as doc
-	of_kind.Service == {1}
 }
 
 test_ref_of_an_object_without_a_name if {

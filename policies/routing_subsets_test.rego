@@ -48,15 +48,53 @@ test_a_wildcard_rule_defines_subsets if {
 	found([wildcard, fx.routing("shop", "a", fx.dest("details", "v1"))]) == {["subset-not-found", "shop", "a", field]}
 }
 
-test_hosts_without_service_wildcards_and_malformed_rules_are_skipped if {
+# A host no Service provides still gets subset-not-found (istioctl reports both); wildcard
+# hosts and hosts whose DestinationRule has malformed subsets do not.
+test_hosts_without_service_are_checked_wildcards_and_malformed_rules_are_skipped if {
 	found([
-		fx.routing("web", "a", fx.dest("reviews", "v1")), # reviews.web: host-not-found
+		fx.routing("web", "a", fx.dest("reviews", "v1")), # reviews.web: no Service
 		fx.routing("shop", "b", fx.dest("reviews.shop", "v1")), # taken as written
 		fx.routing("shop", "c", fx.dest("*.shop.svc.cluster.local", "v1")),
 		fx.dr("shop", "details", {"host": "details", "subsets": "garbage"}),
 		fx.routing("shop", "d", fx.dest("details", "v1")),
 		fx.routing("shop", "e", fx.dest("reviews", "")),
-	]) == set()
+	]) == {["subset-not-found", "web", "a", field], ["subset-not-found", "shop", "b", field]}
+}
+
+# A VirtualService exported only to other namespaces is resolved from each of them.
+exported(namespace, name, export_to, destination) := object.union(
+	fx.routing(namespace, name, destination),
+	{"spec": {"exportTo": export_to}},
+)
+
+test_client_namespaces_of_export_to if {
+	found([
+		fx.dr("shop", "scoped", {"host": "scoped.shop.svc.cluster.local", "exportTo": ["web"], "subsets": [{"name": "v1"}]}),
+		exported("shop", "own", ["shop", "web"], fx.dest("reviews", "v1")),
+		exported("shop", "dot", [".", "web"], fx.dest("ratings", "v1")),
+		exported("shop", "all", ["*"], fx.dest("reviews", "v1")),
+		exported("shop", "web-only", ["web"], fx.dest("scoped", "v1")),
+		exported("shop", "others", ["web", "mobile", "~", 3], fx.dest("scoped", "v1")),
+		exported("shop", "others-ratings", ["web", "mobile"], fx.dest("ratings", "v1")),
+		exported("shop", "nobody", ["~"], fx.dest("ratings", "v9")),
+		exported("shop", "empty", [], fx.dest("ratings", "v9")),
+	]) == {
+		["subset-not-found", "shop", "others", field],
+		["subset-not-found", "shop", "others-ratings", field],
+		["subset-not-found", "shop", "empty", field],
+	}
+}
+
+test_one_message_per_client_namespace if {
+	doc := fx.mesh(array.concat(base, [
+		fx.dr("web", "reviews-web", {"host": "reviews.shop.svc.cluster.local", "exportTo": ["."], "subsets": [{"name": "w"}]}),
+		exported("shop", "a", ["web", "mobile"], fx.dest("reviews", "v9")),
+	]))
+	messages := {f.message | some f in subsets.findings} with input as doc
+	messages == {
+		"subset 'v9' is not defined for reviews.shop.svc.cluster.local (DestinationRule shop/reviews, web/reviews-web defines: v1, v2, w)",
+		"subset 'v9' is not defined for reviews.shop.svc.cluster.local (DestinationRule shop/reviews defines: v1, v2)",
+	}
 }
 
 test_mirror_mirrors_tcp_and_tls if {

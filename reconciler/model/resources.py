@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -44,7 +44,7 @@ from reconciler.model.sidecar import SidecarSpec
 from reconciler.model.virtualservice import VirtualServiceSpec
 from reconciler.model.workloadentry import WorkloadEntrySpec
 from reconciler.source.loading import Document
-from reconciler.source.positions import PathPart, format_path
+from reconciler.source.positions import PathPart, format_path, parse_path
 
 SpecT = TypeVar("SpecT")
 
@@ -83,12 +83,28 @@ class Origin:
     index: int
     line: int
     path: str = ""
+    cut: frozenset[tuple[str, int]] = frozenset()
+    """For a salvaged object: the list items cut out, as (list path, index), so that the paths
+    of what remains name the items of the document, not of the shortened lists."""
 
     def field(self, field: str | None) -> str | None:
         """The path of ``field`` of this object within its document."""
+        if field and self.cut:
+            field = self._uncut(field)
         if not self.path:
             return field
         return f"{self.path}.{field}" if field else self.path
+
+    def _uncut(self, field: str) -> str:
+        parts: list[PathPart] = []
+        for part in parse_path(field):
+            if isinstance(part, int):
+                where = format_path(parts)
+                for removed in sorted(i for p, i in self.cut if p == where):
+                    if removed <= part:
+                        part += 1
+            parts.append(part)
+        return format_path(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +211,13 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
         except ValidationError as exc:
             salvaged = None
             if kind in SALVAGED_KINDS:
-                part = _salvage(spec_model, raw_spec, exc)
-                if part is not None:
-                    salvaged = Resource(api_version, kind, meta.name, namespace, meta, part, origin)
+                kept = _salvage(spec_model, raw_spec, exc)
+                if kept is not None:
+                    part, cut = kept
+                    where_kept = replace(origin, cut=cut)
+                    salvaged = Resource(
+                        api_version, kind, meta.name, namespace, meta, part, where_kept
+                    )
             return Parsed(
                 broken=Broken(kind, namespace, meta.name, raw_spec, salvaged),
                 findings=_validation_findings(exc, body, "spec", origin, where),
@@ -206,42 +226,46 @@ def parse_resource(doc: Document, default_namespace: str = "default") -> Parsed:
 
 
 SALVAGED_KINDS = frozenset({"VirtualService"})
-_SALVAGE_ROUNDS = 3
 
 
-def _salvage(model: type[BaseModel], raw_spec: Any, exc: ValidationError) -> BaseModel | None:
-    """The spec without the list items (or keys) that failed validation, if that validates."""
+def _salvage(
+    model: type[BaseModel], raw_spec: Any, exc: ValidationError
+) -> tuple[BaseModel, frozenset[tuple[str, int]]] | None:
+    """The spec without the list items (or keys) that failed validation, if that validates,
+    and the list items cut out (as ``spec``-rooted list path and index)."""
     data = copy.deepcopy(raw_spec)
-    for _ in range(_SALVAGE_ROUNDS):
-        doomed: dict[tuple[int, PathPart], tuple[Any, PathPart]] = {}
-        for error in exc.errors(include_url=False):
-            target = _invalid_part(data, error["loc"])
-            if target is None:
-                return None
-            doomed[(id(target[0]), target[1])] = target
-        for container, key in sorted(
-            doomed.values(), key=lambda t: (isinstance(t[1], int), t[1]), reverse=True
-        ):
-            del container[key]
-        try:
-            return model.model_validate(data, by_name=False)
-        except ValidationError as again:
-            exc = again
-    return None
+    doomed: dict[tuple[int, PathPart], tuple[Any, PathPart, str]] = {}
+    for error in exc.errors(include_url=False):
+        target = _invalid_part(data, error["loc"])
+        if target is None:
+            return None
+        doomed[(id(target[0]), target[1])] = target
+    for container, key, _ in sorted(
+        doomed.values(), key=lambda t: (isinstance(t[1], int), t[1]), reverse=True
+    ):
+        del container[key]
+    cut = frozenset((where, key) for _, key, where in doomed.values() if isinstance(key, int))
+    try:
+        return model.model_validate(data, by_name=False), cut
+    except ValidationError:
+        return None  # what is left is no valid spec either: known by name only
 
 
-def _invalid_part(data: Any, loc: Sequence[Any]) -> tuple[Any, PathPart] | None:
+def _invalid_part(data: Any, loc: Sequence[Any]) -> tuple[Any, PathPart, str] | None:
     """The innermost list item holding the error at ``loc`` (else the key), as (container,
-    key); None when the error is at the top (nothing smaller to cut out)."""
-    node, found = data, None
+    key, the container's path); None when the error is at the top (nothing to cut out)."""
+    node: Any = data
+    path: list[PathPart] = ["spec"]
+    found: tuple[Any, PathPart, str] | None = None
     for part in loc:
         in_mapping = isinstance(node, dict) and isinstance(part, str) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if not (in_mapping or in_list):
             break
         if in_list or found is None or not isinstance(found[1], int):
-            found = (node, part)
+            found = (node, part, format_path(path))
         node = node[part]
+        path.append(part)
     return found
 
 
