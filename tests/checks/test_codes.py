@@ -749,7 +749,7 @@ CASES = [
         "Gateway",
         "shop-tls",
         "spec.servers[0].hosts[0]",
-        "- \"shop/shop.example.com\"",
+        '- "shop/shop.example.com"',
         namespace="istio-system",
         also=("shop-gateway",),
     ),

@@ -57,7 +57,7 @@ def test_mesh_settings_read_in_meshconfigs_names() -> None:
     ],
 )
 def test_a_misspelt_mesh_setting_names_the_file_and_key(text: bytes, message: str) -> None:
-    with pytest.raises(ConfigError, match="meshrc.yaml") as error:
+    with pytest.raises(ConfigError, match=r"meshrc\.yaml") as error:
         parse_config(text)
     assert message in str(error.value)
 
