@@ -10,9 +10,6 @@
       rootNamespace: istio-system          mesh-wide Sidecars and PeerAuthentications
       defaultServiceExportTo: ["*"]        also defaultVirtualServiceExportTo,
                                            defaultDestinationRuleExportTo
-      ingressService: istio-ingressgateway
-      ingressSelector: ingressgateway      the gateway that serves Kubernetes Ingresses
-      ingressClass: istio
 
 Options on the command line win over the file. A target is a local Envoy (file-based xDS in
 a folder, the layout of a mounted ConfigMap) or a Kubernetes cluster::

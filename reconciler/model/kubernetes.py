@@ -266,9 +266,10 @@ def secret_made_by(body: Any, default_namespace: str) -> tuple[str, str] | None:
     """(namespace, name) of the Secret an object of a controller's kind makes, if it is one:
     a cert-manager Certificate (``spec.secretName``), a Bitnami SealedSecret or an External
     Secrets ExternalSecret (``spec.target.name``, else the object's name)."""
-    if not isinstance(body, dict) or body.get("kind") not in _SECRET_MAKERS:
+    kind = body.get("kind") if isinstance(body, dict) else None
+    if not isinstance(kind, str) or kind not in _SECRET_MAKERS:
         return None
-    kind, api_version = body.get("kind"), body.get("apiVersion")
+    api_version = body.get("apiVersion")
     meta, spec = body.get("metadata"), body.get("spec")
     if not (isinstance(kind, str) and isinstance(api_version, str) and isinstance(meta, dict)):
         return None

@@ -7,7 +7,7 @@ are Istio's own.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
@@ -24,14 +24,6 @@ class MeshSettings(BaseModel):
     default_service_export_to: tuple[str, ...] = ("*",)
     default_virtual_service_export_to: tuple[str, ...] = ("*",)
     default_destination_rule_export_to: tuple[str, ...] = ("*",)
-    ingress_service: str = "istio-ingressgateway"
-    """The Service of the ingress gateway that serves Kubernetes Ingress objects."""
-    ingress_selector: str = "ingressgateway"
-    """The ``istio`` label value of the pods of that gateway."""
-    ingress_class: str = "istio"
-    """The ingressClassName (or kubernetes.io/ingress.class) Istio serves."""
-    ingress_controller_mode: str = Field(default="STRICT", pattern="^(OFF|DEFAULT|STRICT)$")
-    """STRICT: only Ingresses of ``ingress_class``; DEFAULT: those and Ingresses of no class."""
 
 
 DEFAULT_MESH = MeshSettings()

@@ -40,11 +40,9 @@ def test_meshrc_yaml_carries_the_settings_to_the_check(tmp_path: Path) -> None:
 def test_mesh_settings_read_in_meshconfigs_names() -> None:
     config = parse_config(
         b"mesh:\n  rootNamespace: istio-config\n  defaultVirtualServiceExportTo: ['.']\n"
-        b"  ingressClass: public\n"
     )
     assert config.mesh.root_namespace == "istio-config"
     assert config.mesh.default_virtual_service_export_to == (".",)
-    assert config.mesh.ingress_class == "public"
     assert parse_config(None).mesh == MeshSettings()
 
 
@@ -52,7 +50,7 @@ def test_mesh_settings_read_in_meshconfigs_names() -> None:
     ("text", "message"),
     [
         (b"mesh:\n  rootNamespac: x\n", "mesh.rootNamespac"),
-        (b"mesh:\n  ingressControllerMode: SOMETIMES\n", "mesh.ingressControllerMode"),
+        (b"mesh:\n  defaultServiceExportTo: .\n", "mesh.defaultServiceExportTo"),
         (b"mesh: [a]\n", "mesh"),
     ],
 )

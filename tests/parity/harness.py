@@ -33,6 +33,7 @@ import yaml
 from reconciler.checking import CheckOptions, check_files
 from reconciler.codes import CODES, Severity
 from reconciler.findings import Finding
+from reconciler.model.mesh import MeshSettings
 from reconciler.source.loading import directory_files
 
 HERE = Path(__file__).resolve().parent
@@ -299,18 +300,15 @@ def load_known(path: Path = KNOWN) -> list[dict[str, str]]:
 
 
 def _options(case: Case) -> CheckOptions:
-    """Options as ``meshrc check --only python --no-cache`` would build them; the case's mesh
-    config is passed on once meshrc's CheckOptions takes one (``mesh``)."""
+    """Options as ``meshrc check --only python --no-cache`` would build them, with the case's
+    mesh config (the settings meshrc reads of it) as istioctl's --meshConfigFile."""
     options = CheckOptions(default_namespace=DEFAULT_NAMESPACE, only="python", workers=1)
-    mesh_path = case.folder / "meshconfig.yaml"
-    if case.mesh_config and "mesh" in {f.name for f in dataclasses.fields(CheckOptions)}:
-        from reconciler.model.mesh import MeshSettings
-
-        raw = yaml.safe_load(mesh_path.read_text()) or {}
-        known = {info.alias or name for name, info in MeshSettings.model_fields.items()}
-        settings = MeshSettings.model_validate({k: v for k, v in raw.items() if k in known})
-        options = dataclasses.replace(options, mesh=settings)  # type: ignore[call-arg,unused-ignore]
-    return options
+    if not case.mesh_config:
+        return options
+    raw = yaml.safe_load((case.folder / "meshconfig.yaml").read_text()) or {}
+    known = {info.alias or name for name, info in MeshSettings.model_fields.items()}
+    settings = MeshSettings.model_validate({k: v for k, v in raw.items() if k in known})
+    return dataclasses.replace(options, mesh=settings)
 
 
 def check_case(case: Case) -> list[Finding]:
