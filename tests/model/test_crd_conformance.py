@@ -42,8 +42,9 @@ from reconciler.model.common import Duration, ExclusiveFieldsModel, NonNegativeD
 CRD_FILE_NAME = "istio-networking-crds.yaml"
 SIDECAR_CRD = Path(__file__).parents[1] / "testdata" / "istio-sidecar-crd.yaml"
 """Not in the shared CRD file: taken from istio/istio at the same API level (see its header)."""
-SECURITY_CRD = Path(__file__).parents[1] / "testdata" / "istio-security-crds.yaml"
-"""security.istio.io, served at v1 and v1beta1 only (see its header)."""
+ALL_ISTIO_CRDS = Path(__file__).parents[1] / "testdata" / "istio-crds.yaml"
+"""Every CRD of istio/istio HEAD (see its header): the security.istio.io ones are read from it,
+served at v1 and v1beta1 only."""
 SECURITY_VERSIONS = ("v1", "v1beta1")
 SECURITY_SPECS: dict[str, type[BaseModel]] = {
     "AuthorizationPolicy": security.AuthorizationPolicySpec,
@@ -87,11 +88,14 @@ def _crd_path() -> Path:
 def _spec_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(kind, version) -> the OpenAPI schema of ``spec``."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in (_crd_path(), SIDECAR_CRD, SECURITY_CRD):
+    sources = ((_crd_path(), None), (SIDECAR_CRD, None), (ALL_ISTIO_CRDS, "security.istio.io"))
+    for path, group in sources:
         with path.open(encoding="utf-8") as stream:
             docs = list(yaml.safe_load_all(stream))
         for doc in docs:
             if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            if group is not None and doc["spec"]["group"] != group:
                 continue
             kind = doc["spec"]["names"]["kind"]
             for version in doc["spec"]["versions"]:
