@@ -10,8 +10,8 @@ from its own namespace, ``credentialNames``, a MUTUAL server's CA), meshrc follo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple, TypeVar
 
 from reconciler.findings import Finding
 from reconciler.model.gateway import GatewaySpec, Server, ServerTLSSettings
@@ -22,6 +22,7 @@ from reconciler.model.snapshot import Snapshot
 
 Gateway = Resource[GatewaySpec]
 Selector = frozenset[tuple[str, str]]
+T = TypeVar("T")
 Names = tuple[str, ...]
 """Sorted ``namespace/name`` of Gateways, built once per group and shared by its members."""
 
@@ -39,6 +40,22 @@ CA_KEYS = ("cacert", "ca.crt")
 
 def _selector(gateway: Gateway) -> dict[str, str]:
     return dict(gateway.spec.selector or {})
+
+
+def _selected_gateways(
+    snap: Snapshot, derive: Callable[[dict[str, str]], T]
+) -> Iterator[tuple[Gateway, dict[str, str], T]]:
+    """The Gateways with a selector, each with ``derive`` of its selector: computed once per
+    selector, as many Gateways share the pods of one."""
+    derived: dict[Selector, T] = {}
+    for gateway in snap.gateways.values():
+        selector = _selector(gateway)
+        if not selector:
+            continue
+        key = frozenset(selector.items())
+        if key not in derived:
+            derived[key] = derive(selector)
+        yield gateway, selector, derived[key]
 
 
 def _shown(selector: dict[str, str]) -> str:
@@ -76,15 +93,11 @@ def check_gateway_ports(snap: Snapshot) -> Iterator[Finding]:
     by_namespace: dict[str, list[Resource[ServiceSpec]]] = defaultdict(list)
     for service in snap.services:
         by_namespace[service.namespace].append(service)
-    seen: dict[Selector, _Exposed | None] = {}
-    for gateway in snap.gateways.values():
-        selector = _selector(gateway)
-        if not selector:
-            continue
-        key = frozenset(selector.items())
-        if key not in seen:
-            seen[key] = _exposed(_pods(snap, selector), by_namespace)
-        exposed = seen[key]
+
+    def exposing(selector: dict[str, str]) -> _Exposed | None:
+        return _exposed(_pods(snap, selector), by_namespace)
+
+    for gateway, selector, exposed in _selected_gateways(snap, exposing):
         if exposed is None:
             continue
         for index, server in enumerate(gateway.spec.servers or ()):
@@ -322,15 +335,11 @@ def check_gateway_credentials(snap: Snapshot) -> Iterator[Finding]:
     known |= {b.namespace for b in snap.broken if b.kind == "Secret"}
     unsure = {(b.namespace, b.name) for b in snap.broken if b.kind == "Secret"}
     unsure |= snap.made_secrets
-    seen: dict[Selector, list[str]] = {}
-    for gateway in snap.gateways.values():
-        selector = _selector(gateway)
-        if not selector:
-            continue
-        key = frozenset(selector.items())
-        if key not in seen:
-            seen[key] = sorted({namespace for namespace, _ in _pods(snap, selector)} & known)
-        namespaces = seen[key]
+
+    def pod_namespaces(selector: dict[str, str]) -> list[str]:
+        return sorted({namespace for namespace, _ in _pods(snap, selector)} & known)
+
+    for gateway, _, namespaces in _selected_gateways(snap, pod_namespaces):
         for index, server in enumerate(gateway.spec.servers or ()):
             for namespace in namespaces:
                 yield from _server_credentials(snap, gateway, index, server, namespace, unsure)

@@ -6,25 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .mesh import FRONTEND, REVIEWS, check_tree, codes, line_of, only, replace_once
+from .mesh import FRONTEND, GATEWAY, REVIEWS, check_tree, codes, line_of, only, replace_once
 
-SECOND_GATEWAY = """\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: api-gateway
-  namespace: istio-system
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-    - port:
-        number: 8080
-        name: http-api
-        protocol: HTTP
-      hosts:
-        - shop/api.example.com
-"""
+SECOND_GATEWAY = (
+    GATEWAY.split("---\n")[-1]
+    .replace("shop-gateway", "api-gateway")
+    .replace("number: 80\n", "number: 8080\n")
+    .replace("name: http\n", "name: http-api\n")
+    .replace("shop/shop.example.com", "shop/api.example.com")
+)
+"""The base mesh's Gateway, again for api.example.com on its own port."""
 
 
 def frontend_vs(spec_hosts: str, gateways: str) -> str:
